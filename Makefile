@@ -1,0 +1,61 @@
+# Two commands on a fresh machine: `make up` runs the local stack with a demo request,
+# `make test` passes the whole suite. Everything they need is installed from here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_BIN := /usr/lib/postgresql/15/bin
+
+.PHONY: up down status test lint unit contract bench clean venv-test venv-up node postgres
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Stamps keyed on pyproject.toml: a changed dependency list reinstalls, an unchanged one costs nothing.
+$(VENV)/.up-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[sandbox]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.up-installed
+
+venv-up: $(VENV)/.up-installed
+venv-test: $(VENV)/.test-installed
+
+# GitHub's official OpenAPI description, for the fake GitHub's contract tests.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+node: node_modules/.installed
+
+# PostgreSQL 15 server binaries, for the registry tests on PostgreSQL.
+postgres:
+	@if [ ! -x $(PG_BIN)/initdb ]; then \
+		echo "Installing postgresql-15 (registry tests run on PostgreSQL too)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; \
+	fi
+
+up: venv-up
+	$(BIN)/paved up
+
+down:
+	@if [ -x $(BIN)/paved ]; then $(BIN)/paved down; else echo "nothing to stop: no $(VENV)"; fi
+
+status: venv-up
+	$(BIN)/paved status
+
+lint: venv-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: venv-test node postgres lint
+	$(BIN)/python -m pytest
+
+bench: venv-test
+	@echo "no benchmark yet: issue 3 adds make bench"
+
+clean: down
+	rm -rf $(VENV) .paved node_modules .cache

@@ -1,0 +1,130 @@
+"""Plumbing every action flow shares: the registry session, the run's tags and its journal.
+
+An action flow body reads:
+
+    with journaled(action=ACTION, request=request, team=..., service=...) as journal:
+        ...validate, write ahead, call providers, write ownership...
+
+`journaled` tags the flow run so SREs can filter the Prefect UI by action, team, service
+and requester, and appends a journal row when the run starts and another when it ends
+(Completed or Failed, with the error), so the registry keeps the history after Prefect
+prunes its runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from prefect import get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
+from sqlalchemy.orm import Session
+
+from blocks import REGISTRY_BLOCK, RegistryDatabase
+from flows.requests import PavedRequest, redacted
+from registry import queries
+from registry.db import make_engine, session_scope
+
+__all__ = ["JournalContext", "journaled", "registry_session", "run_tags"]
+
+
+def run_tags(*, action: str, team: str, service: str, requester: str) -> list[str]:
+    """The tags DESIGN.md gives every flow run of Paved."""
+    return [
+        "paved",
+        f"action:{action}",
+        f"team:{team}",
+        f"service:{service}",
+        f"requester:{requester}",
+    ]
+
+
+@contextmanager
+def registry_session() -> Iterator[Session]:
+    """A session on the registry named by the `paved-registry` block; commits on success."""
+    block = RegistryDatabase.load(REGISTRY_BLOCK)
+    engine = make_engine(block.url.get_secret_value())
+    try:
+        with session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class JournalContext:
+    """What an action knows about its own run."""
+
+    flow_run_id: str
+    flow_run_name: str
+    action: str
+
+
+def _current_flow_run() -> tuple[str, str, list[str]]:
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        raise RuntimeError("journaled() runs inside a Paved flow run")
+    run = context.flow_run
+    return str(run.id), run.name, list(run.tags)
+
+
+def _add_tags(flow_run_id: str, existing: list[str], tags: list[str]) -> None:
+    merged = list(dict.fromkeys([*existing, *tags]))
+    if merged != existing:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run_id, tags=merged)  # type: ignore[arg-type]
+
+
+@contextmanager
+def journaled(
+    *, action: str, request: PavedRequest, team: str, service: str
+) -> Iterator[JournalContext]:
+    """Tag the current flow run and journal its start and its end in the registry."""
+    flow_run_id, flow_run_name, existing_tags = _current_flow_run()
+    _add_tags(
+        flow_run_id,
+        existing_tags,
+        run_tags(action=action, team=team, service=service, requester=request.requester),
+    )
+    parameters = redacted(request)
+    started_at = datetime.now(UTC)
+    entry = {
+        "flow_run_id": flow_run_id,
+        "action": action,
+        "requester": request.requester,
+        "team": team,
+        "service": service,
+        "parameters": parameters,
+        "started_at": started_at,
+    }
+    with registry_session() as session:
+        queries.append_journal(session, state="Running", **entry)  # type: ignore[arg-type]
+    try:
+        yield JournalContext(flow_run_id=flow_run_id, flow_run_name=flow_run_name, action=action)
+    except BaseException as exc:
+        _journal_end(entry, state="Failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    _journal_end(entry, state="Completed", error=None)
+
+
+def _journal_end(entry: dict[str, object], *, state: str, error: str | None) -> None:
+    ended_at = datetime.now(UTC)
+    started_at = entry["started_at"]
+    assert isinstance(started_at, datetime)
+    try:
+        with registry_session() as session:
+            queries.append_journal(
+                session,
+                state=state,
+                ended_at=ended_at,
+                duration_seconds=(ended_at - started_at).total_seconds(),
+                error=error,
+                **entry,  # type: ignore[arg-type]
+            )
+    except Exception:
+        # The run's own outcome matters more than its journal row: log loudly and let
+        # the journal reconciliation (from Prefect's API) fill the gap.
+        get_run_logger().exception("Could not journal the end of run %s", entry["flow_run_id"])

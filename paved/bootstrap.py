@@ -1,0 +1,149 @@
+"""What `paved up` does once every component is healthy.
+
+Migrate and seed the registry, save the blocks the flows load, apply the deployments of
+`prefect.yaml` to the local work pool, and run the demo request through its deployment
+and the worker (not in-process), so the first thing a developer sees is a real run.
+Every step is idempotent: `paved up` twice is harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect_aws.client_parameters import AwsClientParameters
+from prefect_aws.credentials import AwsCredentials
+from pydantic import SecretStr
+
+from blocks import (
+    AWS_BLOCK,
+    GITHUB_BLOCK,
+    KAFKA_BLOCK,
+    REGISTRY_BLOCK,
+    AwsAccount,
+    GitHubOrganization,
+    KafkaCluster,
+    RegistryDatabase,
+)
+from paved.settings import Settings
+from registry.db import make_engine, migrate, session_scope
+from registry.seed import SeedData, apply_seed, load_seed
+
+__all__ = ["DEMO_DEPLOYMENT", "DemoRun", "bootstrap", "demo_request"]
+
+DEMO_DEPLOYMENT = "github-repo-create/github:repo:create"
+# The fake GitHub accepts any token; a real organization's token is saved by hand.
+LOCAL_GITHUB_TOKEN = "paved-local-token"
+DEPLOY_TIMEOUT_SECONDS = 300
+DEMO_TIMEOUT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """The demo flow run: where to see it and how it ended."""
+
+    flow_run_id: str
+    name: str
+    state: str
+    ui_url: str
+
+
+def demo_request(seed: SeedData) -> dict[str, object]:
+    """The demo request of `make up`: repository `hello` for team `platform`, owner `alice`."""
+    return {"name": "hello", "team": "platform", "owner": "alice", "requester": "alice",
+            "description": f"Demo service of the {seed.organization.login} sandbox"}
+
+
+def bootstrap(settings: Settings, *, run_demo: bool = True) -> DemoRun | None:
+    """Migrate, seed, save blocks, deploy and (optionally) run the demo; returns the demo run."""
+    seed = load_seed(settings.seed_file)
+    migrate(settings.registry_url)
+    engine = make_engine(settings.registry_url)
+    try:
+        with session_scope(engine) as session:
+            apply_seed(session, seed=seed)
+    finally:
+        engine.dispose()
+    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+        save_blocks(settings, seed)
+        ensure_work_pool(settings.work_pool)
+        deploy(settings)
+        return run_demo_request(settings, seed) if run_demo else None
+
+
+def save_blocks(settings: Settings, seed: SeedData) -> None:
+    """Save the four blocks the flows load, pointing at the local stand-ins."""
+    GitHubOrganization(
+        api_url=settings.github_url,
+        organization=seed.organization.login,
+        token=SecretStr(LOCAL_GITHUB_TOKEN),
+        template_repository=seed.organization.template_repository,
+    ).save(GITHUB_BLOCK, overwrite=True)
+    AwsAccount(
+        credentials=AwsCredentials(
+            # moto accepts any credentials; these are its documented test values.
+            aws_access_key_id="testing",
+            aws_secret_access_key=SecretStr("testing"),
+            region_name="us-east-1",
+            aws_client_parameters=AwsClientParameters(endpoint_url=settings.aws_endpoint_url),
+        )
+    ).save(AWS_BLOCK, overwrite=True)
+    KafkaCluster(bootstrap_servers=settings.kafka_bootstrap).save(KAFKA_BLOCK, overwrite=True)
+    RegistryDatabase(url=SecretStr(settings.registry_url)).save(REGISTRY_BLOCK, overwrite=True)
+
+
+def ensure_work_pool(name: str) -> None:
+    """Create the `process` work pool unless it exists (the worker may have made it)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+
+
+def deploy(settings: Settings) -> None:
+    """Apply every deployment of prefect.yaml to the local work pool."""
+    env = {
+        **os.environ,
+        **settings.prefect_env(),
+        "PAVED_PROJECT_DIR": str(settings.project_dir),
+        "PAVED_WORK_POOL": settings.work_pool,
+    }
+    prefect = os.path.join(os.path.dirname(sys.executable), "prefect")
+    completed = subprocess.run(
+        [prefect, "--no-prompt", "deploy", "--all"],
+        cwd=settings.project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEPLOY_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(
+            "prefect deploy failed:\n" + (completed.stdout + completed.stderr)[-4000:]
+        )
+
+
+def run_demo_request(settings: Settings, seed: SeedData) -> DemoRun:
+    """Run the demo request through its deployment and the worker; wait for the end."""
+    flow_run = run_deployment(
+        DEMO_DEPLOYMENT,
+        parameters={"request": demo_request(seed)},
+        timeout=DEMO_TIMEOUT_SECONDS,
+        tags=["demo"],
+    )
+    state = flow_run.state.name if flow_run.state else "Unknown"
+    return DemoRun(
+        flow_run_id=str(flow_run.id),
+        name=flow_run.name,
+        state=state,
+        ui_url=f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}",
+    )

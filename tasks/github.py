@@ -1,0 +1,274 @@
+"""GitHub tasks: small, idempotent get-or-create calls through PyGithub.
+
+Each task builds its client from the GitHubOrganization block, converts PyGithub and
+`requests` failures into tasks.errors (transient or permanent, by class) and returns a
+typed result. Re-running a task against a repository that is already right changes
+nothing: every write is preceded by a read of the current value.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import requests
+from github import GithubException, RateLimitExceededException, UnknownObjectException
+from prefect import get_run_logger, task
+from pydantic import BaseModel, Field
+
+from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
+from tasks.retries import PROVIDER_TASK_OPTIONS
+
+if TYPE_CHECKING:
+    from github.Organization import Organization
+    from github.Repository import Repository
+
+    from blocks.github import GitHubOrganization
+
+__all__ = [
+    "BranchProtection",
+    "RepositoryInfo",
+    "ensure_branch_protection",
+    "ensure_file",
+    "ensure_repository_from_template",
+    "ensure_team_permission",
+    "ensure_topics",
+    "find_repository",
+    "github_errors",
+]
+
+PROVIDER = "github"
+# GitHub answers these while it is briefly unable to serve, or is throttling us.
+_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class RepositoryInfo(BaseModel):
+    """What Paved keeps about a repository it made or found."""
+
+    full_name: str = Field(description="owner/name.")
+    html_url: str = Field(description="Link for people.")
+    api_url: str = Field(description="Link for the API.")
+    default_branch: str = Field(description="The branch Paved protects.")
+    private: bool = Field(description="Whether the repository is private.")
+    created: bool = Field(description="True when this call created it, False when it existed.")
+
+
+class BranchProtection(BaseModel):
+    """The protection Paved requires on a service's default branch."""
+
+    required_approving_review_count: int = Field(default=1, ge=1, le=6)
+    require_code_owner_reviews: bool = True
+    dismiss_stale_reviews: bool = True
+    enforce_admins: bool = True
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    message = str(data.get("message") or exc.message or "no message")
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors:
+        details = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+        message = f"{message} ({details})"
+    return f"HTTP {exc.status}: {message}"
+
+
+@contextmanager
+def github_errors(operation: str, resource: str) -> Iterator[None]:
+    """Turn PyGithub and transport failures into Transient or PermanentProviderError."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except RateLimitExceededException as exc:
+        raise TransientProviderError(
+            provider=PROVIDER, operation=operation, resource=resource, cause=_message(exc)
+        ) from exc
+    except GithubException as exc:
+        error_class = (
+            TransientProviderError if exc.status in _TRANSIENT_STATUSES else PermanentProviderError
+        )
+        raise error_class(
+            provider=PROVIDER, operation=operation, resource=resource, cause=_message(exc)
+        ) from exc
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise TransientProviderError(
+            provider=PROVIDER,
+            operation=operation,
+            resource=resource,
+            cause=f"connection failed ({type(exc).__name__})",
+        ) from exc
+
+
+def _organization(block: GitHubOrganization) -> Organization:
+    return block.get_client().get_organization(block.organization)
+
+
+def _info(repo: Repository, *, created: bool) -> RepositoryInfo:
+    return RepositoryInfo(
+        full_name=repo.full_name,
+        html_url=repo.html_url,
+        api_url=repo.url,
+        default_branch=repo.default_branch,
+        private=repo.private,
+        created=created,
+    )
+
+
+def _get_repo(org: Organization, name: str) -> Repository | None:
+    try:
+        return org.get_repo(name)
+    except UnknownObjectException:
+        return None
+
+
+@task(name="github: find repository", **PROVIDER_TASK_OPTIONS)
+def find_repository(block: GitHubOrganization, *, name: str) -> RepositoryInfo | None:
+    """The repository `name` in the organization, or None when it does not exist."""
+    full_name = f"{block.organization}/{name}"
+    with github_errors("get repository", full_name):
+        repo = _get_repo(_organization(block), name)
+        return None if repo is None else _info(repo, created=False)
+
+
+@task(name="github: create repository from template", **PROVIDER_TASK_OPTIONS)
+def ensure_repository_from_template(
+    block: GitHubOrganization,
+    *,
+    name: str,
+    description: str,
+    private: bool,
+    template: str,
+) -> RepositoryInfo:
+    """Get or create `name` from the organization's `template` repository."""
+    logger = get_run_logger()
+    full_name = f"{block.organization}/{name}"
+    with github_errors("create repository from template", full_name):
+        org = _organization(block)
+        existing = _get_repo(org, name)
+        if existing is not None:
+            logger.info("Repository %s exists already; leaving it as it is", full_name)
+            return _info(existing, created=False)
+        template_repo = _get_repo(org, template)
+        if template_repo is None:
+            raise PermanentProviderError(
+                provider=PROVIDER,
+                operation="create repository from template",
+                resource=full_name,
+                cause=f"template repository {block.organization}/{template} does not exist",
+            )
+        repo = org.create_repo_from_template(
+            name, template_repo, description=description, private=private
+        )
+        logger.info("Created %s from %s", repo.html_url, template_repo.full_name)
+        return _info(repo, created=True)
+
+
+@task(name="github: set topics", **PROVIDER_TASK_OPTIONS)
+def ensure_topics(block: GitHubOrganization, *, full_name: str, topics: list[str]) -> bool:
+    """Make the repository carry at least `topics`; returns True when it changed them."""
+    with github_errors("set topics", full_name):
+        repo = block.get_client().get_repo(full_name)
+        current = repo.get_topics()
+        wanted = sorted(set(current) | set(topics))
+        if sorted(current) == wanted:
+            return False
+        repo.replace_topics(wanted)
+        return True
+
+
+@task(name="github: commit file", **PROVIDER_TASK_OPTIONS)
+def ensure_file(
+    block: GitHubOrganization, *, full_name: str, path: str, content: str, branch: str, message: str
+) -> bool:
+    """Make `path` on `branch` hold exactly `content`; returns True when it committed."""
+    with github_errors(f"commit {path}", full_name):
+        repo = block.get_client().get_repo(full_name)
+        try:
+            current = repo.get_contents(path, ref=branch)
+        except UnknownObjectException:
+            repo.create_file(path, message, content, branch=branch)
+            return True
+        if isinstance(current, list):
+            raise PermanentProviderError(
+                provider=PROVIDER,
+                operation=f"commit {path}",
+                resource=full_name,
+                cause=f"{path} is a directory",
+            )
+        if base64.b64decode(current.content or "").decode() == content:
+            return False
+        repo.update_file(path, message, content, current.sha, branch=branch)
+        return True
+
+
+@task(name="github: protect branch", **PROVIDER_TASK_OPTIONS)
+def ensure_branch_protection(
+    block: GitHubOrganization, *, full_name: str, branch: str, protection: BranchProtection
+) -> bool:
+    """Protect `branch` as `protection` says; returns True when it changed the protection."""
+    with github_errors(f"protect branch {branch}", full_name):
+        repo = block.get_client().get_repo(full_name)
+        try:
+            target = repo.get_branch(branch)
+        except UnknownObjectException as exc:
+            # GitHub fills a repository generated from a template asynchronously: the
+            # branch appears a moment after the repository does.
+            raise TransientProviderError(
+                provider=PROVIDER,
+                operation=f"protect branch {branch}",
+                resource=full_name,
+                cause=f"branch {branch} does not exist yet",
+            ) from exc
+        if target.protected and _protection_matches(target, protection):
+            return False
+        target.edit_protection(
+            enforce_admins=protection.enforce_admins,
+            require_code_owner_reviews=protection.require_code_owner_reviews,
+            required_approving_review_count=protection.required_approving_review_count,
+            dismiss_stale_reviews=protection.dismiss_stale_reviews,
+        )
+        return True
+
+
+def _protection_matches(branch: object, wanted: BranchProtection) -> bool:
+    from github.Branch import Branch
+
+    assert isinstance(branch, Branch)
+    current = branch.get_protection()
+    reviews = current.required_pull_request_reviews
+    return (
+        reviews is not None
+        and reviews.require_code_owner_reviews == wanted.require_code_owner_reviews
+        and reviews.required_approving_review_count == wanted.required_approving_review_count
+        and reviews.dismiss_stale_reviews == wanted.dismiss_stale_reviews
+        and current.enforce_admins == wanted.enforce_admins
+    )
+
+
+@task(name="github: grant team permission", **PROVIDER_TASK_OPTIONS)
+def ensure_team_permission(
+    block: GitHubOrganization, *, team: str, full_name: str, permission: str
+) -> bool:
+    """Give GitHub team `team` `permission` on the repository; True when it changed it."""
+    with github_errors(f"grant {permission} to team {team}", full_name):
+        client = block.get_client()
+        org = client.get_organization(block.organization)
+        gh_team = org.get_team_by_slug(team)
+        repo = client.get_repo(full_name)
+        current = gh_team.get_repo_permission(repo)
+        if current is not None and getattr(current, permission, False) and _highest(current) == permission:
+            return False
+        gh_team.update_team_repository(repo, permission)
+        return True
+
+
+_PERMISSION_ORDER = ("admin", "maintain", "push", "triage", "pull")
+
+
+def _highest(permissions: object) -> str | None:
+    for name in _PERMISSION_ORDER:
+        if getattr(permissions, name, False):
+            return name
+    return None
