@@ -45,6 +45,16 @@ client = github_organization.get_client()
     default_branch: str = Field(
         default="main", description="Default branch that Paved protects on new repositories."
     )
+    seconds_between_requests: float = Field(
+        default=0.25,
+        ge=0,
+        description="Pause between API requests, GitHub's advice against secondary rate limits.",
+    )
+    seconds_between_writes: float = Field(
+        default=1.0,
+        ge=0,
+        description="Pause between writing API requests, GitHub's advice against secondary rate limits.",
+    )
     timeout_seconds: float = Field(
         default=15.0, gt=0, description="Timeout of one HTTP request to the GitHub API, in seconds."
     )
@@ -63,4 +73,6 @@ client = github_organization.get_client()
             timeout=int(self.timeout_seconds),
             retry=None,
             per_page=100,
+            seconds_between_requests=self.seconds_between_requests,
+            seconds_between_writes=self.seconds_between_writes,
         )

@@ -51,14 +51,20 @@ class DemoRun:
 
     flow_run_id: str
     name: str
+    repository: str
     state: str
     ui_url: str
 
 
-def demo_request(seed: SeedData) -> dict[str, object]:
+def demo_request() -> dict[str, object]:
     """The demo request of `make up`: repository `hello` for team `platform`, owner `alice`."""
-    return {"name": "hello", "team": "platform", "owner": "alice", "requester": "alice",
-            "description": f"Demo service of the {seed.organization.login} sandbox"}
+    return {
+        "name": "hello",
+        "team": "platform",
+        "owner": "alice",
+        "requester": "alice",
+        "description": "Demo service of the Paved sandbox",
+    }
 
 
 def bootstrap(settings: Settings, *, run_demo: bool = True) -> DemoRun | None:
@@ -85,6 +91,9 @@ def save_blocks(settings: Settings, seed: SeedData) -> None:
         organization=seed.organization.login,
         token=SecretStr(LOCAL_GITHUB_TOKEN),
         template_repository=seed.organization.template_repository,
+        # GitHub's pacing protects github.com; the local fake needs none.
+        seconds_between_requests=0,
+        seconds_between_writes=0,
     ).save(GITHUB_BLOCK, overwrite=True)
     AwsAccount(
         credentials=AwsCredentials(
@@ -134,9 +143,10 @@ def deploy(settings: Settings) -> None:
 
 def run_demo_request(settings: Settings, seed: SeedData) -> DemoRun:
     """Run the demo request through its deployment and the worker; wait for the end."""
+    request = demo_request()
     flow_run = run_deployment(
         DEMO_DEPLOYMENT,
-        parameters={"request": demo_request(seed)},
+        parameters={"request": request},
         timeout=DEMO_TIMEOUT_SECONDS,
         tags=["demo"],
     )
@@ -144,6 +154,7 @@ def run_demo_request(settings: Settings, seed: SeedData) -> DemoRun:
     return DemoRun(
         flow_run_id=str(flow_run.id),
         name=flow_run.name,
+        repository=f"{seed.organization.login}/{request['name']}",
         state=state,
         ui_url=f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}",
     )

@@ -22,6 +22,7 @@ from tasks.errors import PermanentProviderError, ProviderError, TransientProvide
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
 if TYPE_CHECKING:
+    from github import Github
     from github.Organization import Organization
     from github.Repository import Repository
 
@@ -101,8 +102,14 @@ def github_errors(operation: str, resource: str) -> Iterator[None]:
         ) from exc
 
 
-def _organization(block: GitHubOrganization) -> Organization:
-    return block.get_client().get_organization(block.organization)
+@contextmanager
+def _github(block: GitHubOrganization) -> Iterator[Github]:
+    """A client for one task, closed afterwards so a long-lived worker leaks no sockets."""
+    client = block.get_client()
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _info(repo: Repository, *, created: bool) -> RepositoryInfo:
@@ -127,8 +134,8 @@ def _get_repo(org: Organization, name: str) -> Repository | None:
 def find_repository(block: GitHubOrganization, *, name: str) -> RepositoryInfo | None:
     """The repository `name` in the organization, or None when it does not exist."""
     full_name = f"{block.organization}/{name}"
-    with github_errors("get repository", full_name):
-        repo = _get_repo(_organization(block), name)
+    with github_errors("get repository", full_name), _github(block) as client:
+        repo = _get_repo(client.get_organization(block.organization), name)
         return None if repo is None else _info(repo, created=False)
 
 
@@ -144,8 +151,8 @@ def ensure_repository_from_template(
     """Get or create `name` from the organization's `template` repository."""
     logger = get_run_logger()
     full_name = f"{block.organization}/{name}"
-    with github_errors("create repository from template", full_name):
-        org = _organization(block)
+    with github_errors("create repository from template", full_name), _github(block) as client:
+        org = client.get_organization(block.organization)
         existing = _get_repo(org, name)
         if existing is not None:
             logger.info("Repository %s exists already; leaving it as it is", full_name)
@@ -168,8 +175,8 @@ def ensure_repository_from_template(
 @task(name="github: set topics", **PROVIDER_TASK_OPTIONS)
 def ensure_topics(block: GitHubOrganization, *, full_name: str, topics: list[str]) -> bool:
     """Make the repository carry at least `topics`; returns True when it changed them."""
-    with github_errors("set topics", full_name):
-        repo = block.get_client().get_repo(full_name)
+    with github_errors("set topics", full_name), _github(block) as client:
+        repo = client.get_repo(full_name)
         current = repo.get_topics()
         wanted = sorted(set(current) | set(topics))
         if sorted(current) == wanted:
@@ -183,8 +190,8 @@ def ensure_file(
     block: GitHubOrganization, *, full_name: str, path: str, content: str, branch: str, message: str
 ) -> bool:
     """Make `path` on `branch` hold exactly `content`; returns True when it committed."""
-    with github_errors(f"commit {path}", full_name):
-        repo = block.get_client().get_repo(full_name)
+    with github_errors(f"commit {path}", full_name), _github(block) as client:
+        repo = client.get_repo(full_name)
         try:
             current = repo.get_contents(path, ref=branch)
         except UnknownObjectException:
@@ -208,8 +215,8 @@ def ensure_branch_protection(
     block: GitHubOrganization, *, full_name: str, branch: str, protection: BranchProtection
 ) -> bool:
     """Protect `branch` as `protection` says; returns True when it changed the protection."""
-    with github_errors(f"protect branch {branch}", full_name):
-        repo = block.get_client().get_repo(full_name)
+    with github_errors(f"protect branch {branch}", full_name), _github(block) as client:
+        repo = client.get_repo(full_name)
         try:
             target = repo.get_branch(branch)
         except UnknownObjectException as exc:
@@ -252,8 +259,7 @@ def ensure_team_permission(
     block: GitHubOrganization, *, team: str, full_name: str, permission: str
 ) -> bool:
     """Give GitHub team `team` `permission` on the repository; True when it changed it."""
-    with github_errors(f"grant {permission} to team {team}", full_name):
-        client = block.get_client()
+    with github_errors(f"grant {permission} to team {team}", full_name), _github(block) as client:
         org = client.get_organization(block.organization)
         gh_team = org.get_team_by_slug(team)
         repo = client.get_repo(full_name)

@@ -1,0 +1,185 @@
+"""The `paved` command: the front door to the local stack and, later, to self-serve actions.
+
+Exit codes: 0 success; 1 the stack failed to start or stop, or `status` found a component
+unhealthy; 2 the `PAVED_*` settings are invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from paved.settings import Settings
+from paved.stack import StackError, StackStatus, stack_status, start_stack, stop_stack
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="paved",
+    help="Paved: self-serve infrastructure on Prefect, and its local stack.",
+    no_args_is_help=True,
+)
+
+_stderr = Console(stderr=True)
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        _stderr.print(Text(f"Invalid PAVED_* settings:\n{exc}", style="red"))
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: StackError) -> typer.Exit:
+    # Text, not markup: log tails are full of [brackets].
+    _stderr.print(Text(f"✗ {exc}", style="red"))
+    return typer.Exit(1)
+
+
+def _status_table(status: StackStatus) -> Table:
+    table = Table(title=f"Paved local stack ({status.home})", title_justify="left")
+    table.add_column("component")
+    table.add_column("healthy")
+    table.add_column("url", overflow="fold")
+    table.add_column("pid", justify="right")
+    table.add_column("detail")
+    for name, component in status.components.items():
+        urls = "\n".join(url for url in (component.url, component.ui_url) if url)
+        table.add_row(
+            name,
+            Text("✓ yes", style="green") if component.healthy else Text("✗ no", style="red"),
+            Text(urls),
+            "" if component.pid is None else str(component.pid),
+            Text(component.detail or ""),
+        )
+    return table
+
+
+def _after_stack_started(settings: Settings, console: Console) -> None:
+    """Bootstrap the running stack and run the demo request through its deployment."""
+    # Prefect reads its settings from the environment when first imported: point this
+    # process at the stack's server before importing anything that imports Prefect.
+    os.environ.update(settings.prefect_env())
+    from paved.bootstrap import bootstrap
+
+    with console.status("Seeding the registry, saving blocks, deploying, running the demo"):
+        demo = bootstrap(settings)
+    if demo is None:
+        return
+    style = "green" if demo.state == "Completed" else "red"
+    console.print(Text(f"Demo request github:repo:create {demo.name}: {demo.state}", style=style))
+    console.print(Text(f"  Prefect UI:  {demo.ui_url}"))
+    console.print(Text(f"  Its owner:   .venv/bin/paved who-owns {demo.repository}"))
+    if demo.state != "Completed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def up() -> None:
+    """Start the local stack: fake GitHub, moto, Tansu, Prefect server and worker, registry.
+
+    Components already running and healthy are left alone.
+    """
+    settings = _load_settings()
+    console = Console()
+    try:
+        with console.status("Starting the local stack") as spinner:
+
+            def progress(component: str, message: str) -> None:
+                if message == "starting":
+                    spinner.update(f"Starting {component}")
+                else:
+                    console.print(Text(f"✓ {component}: {message}"))
+
+            status = start_stack(settings, progress=progress)
+    except StackError as exc:
+        raise _fail(exc) from exc
+    console.print(_status_table(status))
+    _after_stack_started(settings, console)
+
+
+@app.command()
+def down() -> None:
+    """Stop the local stack's processes (state under PAVED_HOME is kept)."""
+    settings = _load_settings()
+    try:
+        stopped = stop_stack(settings)
+    except StackError as exc:
+        raise _fail(exc) from exc
+    console = Console()
+    if stopped:
+        console.print(f"Stopped {', '.join(stopped)}.")
+    else:
+        console.print("Nothing was running.")
+
+
+@app.command()
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the status as JSON, and nothing else.")
+    ] = False,
+) -> None:
+    """Show each component of the local stack; exit code 1 if any is unhealthy."""
+    settings = _load_settings()
+    current = stack_status(settings)
+    if as_json:
+        typer.echo(json.dumps(current.model_dump(), indent=2))
+    else:
+        Console().print(_status_table(current))
+    if not current.healthy:
+        raise typer.Exit(1)
+
+
+@app.command("who-owns")
+def who_owns(
+    thing: Annotated[
+        str,
+        typer.Argument(
+            help="A service name, resource name, ARN, org/repo, repository URL or Kafka topic."
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Who answers for THING: the service, its accountable owner, team and contacts."""
+    from dataclasses import asdict
+
+    from registry import queries
+    from registry.db import make_engine, session_scope
+
+    settings = _load_settings()
+    engine = make_engine(settings.registry_url)
+    try:
+        with session_scope(engine) as session:
+            answer = queries.ownership_of(session, thing=thing)
+    finally:
+        engine.dispose()
+    if answer is None:
+        _stderr.print(Text(f"✗ the registry knows no service or resource {thing!r}", style="red"))
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps(asdict(answer), default=str, indent=2))
+        return
+    table = Table(title=f"Who owns {thing}", title_justify="left", show_header=False)
+    table.add_column("role")
+    table.add_column("who")
+    rows = {
+        "service": answer.service,
+        "accountable owner": answer.owner,
+        "team": f"{answer.team} (lead {answer.team_lead or 'none'})",
+        "change approver": answer.change_approver or "none",
+        "on-call": answer.oncall or "none",
+        "cost watcher": answer.cost_watcher or "none",
+        "service status": str(answer.status),
+        "matched by": answer.matched + (f" ({answer.resource})" if answer.resource else ""),
+    }
+    for role, who in rows.items():
+        table.add_row(role, Text(who))
+    Console().print(table)

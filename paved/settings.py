@@ -1,0 +1,123 @@
+"""Settings of the local stack, read from `PAVED_*` environment variables.
+
+Every process of the stack is handed the same settings through its environment
+(`Settings.prefect_env`), so a flow run started by the worker finds the same fake GitHub,
+moto, broker and registry as the `paved` command that started the stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sandbox.launch import DEFAULT_SEED_FILE
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Where the local stack lives and which loopback ports it listens on."""
+
+    model_config = SettingsConfigDict(env_prefix="PAVED_", extra="forbid")
+
+    home: Path = Field(
+        default=Path(".paved"),
+        description="State of the local stack: Prefect's database, registry, logs, PID files. "
+        "Relative paths are taken from the current directory.",
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        description="Loopback address every component binds to and is reached at.",
+    )
+    prefect_port: int = Field(default=4200, ge=1, le=65535, description="Prefect API and UI.")
+    github_port: int = Field(default=4280, ge=1, le=65535, description="Fake GitHub REST API.")
+    aws_port: int = Field(default=4566, ge=1, le=65535, description="moto server (all AWS APIs).")
+    kafka_port: int = Field(default=9092, ge=1, le=65535, description="Tansu Kafka broker.")
+    work_pool: str = Field(
+        default="paved-local", min_length=1, description="Prefect process work pool to serve."
+    )
+    registry_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the registry; default: the SQLite file <home>/registry.db.",
+    )
+    seed_file: Path = Field(
+        default=DEFAULT_SEED_FILE,
+        description="People, teams and template loaded into fake GitHub and the registry.",
+    )
+    project_dir: Path = Field(
+        default_factory=Path.cwd,
+        description="The checkout holding prefect.yaml; the worker runs flows from here.",
+    )
+
+    @field_validator("home", "seed_file", "project_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # Children run with other working directories: hand them absolute paths only.
+        return path.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _default_registry_url(self) -> Settings:
+        if not self.registry_url:
+            self.registry_url = f"sqlite:///{self.home / 'registry.db'}"
+        return self
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://{self.host}:{self.prefect_port}/api"
+
+    @property
+    def prefect_ui_url(self) -> str:
+        return f"http://{self.host}:{self.prefect_port}"
+
+    @property
+    def github_url(self) -> str:
+        """The base URL PyGithub is given."""
+        return f"http://{self.host}:{self.github_port}"
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def pids_dir(self) -> Path:
+        return self.home / "pids"
+
+    def paved_env(self) -> dict[str, str]:
+        """These settings as `PAVED_*` variables: a child process reads back the same."""
+        return {f"PAVED_{name.upper()}": str(value) for name, value in self.model_dump().items()}
+
+    def prefect_env(self) -> dict[str, str]:
+        """Variables to set, over the inherited environment, for every Prefect process and
+        CLI call of this stack (server, worker, deploys, flow runs).
+
+        Only the variables Paved sets: merge them as `{**os.environ, **prefect_env()}`.
+        """
+        return {
+            "PREFECT_HOME": str(self.prefect_home),
+            "PREFECT_API_URL": self.prefect_api_url,
+            "PREFECT_UI_API_URL": self.prefect_api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
+                f"sqlite+aiosqlite:///{self.prefect_home / 'prefect.db'}"
+            ),
+            # The default 10 s poll makes every request wait up to 10 s for the worker.
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            # SQLite answers 503 under concurrent writes and clients back off silently.
+            "PREFECT_API_LOG_RETRYABLE_ERRORS": "true",
+            **self.paved_env(),
+        }

@@ -1,0 +1,339 @@
+"""The local stack behind `paved up`, `paved down` and `paved status`.
+
+    component  what runs                                   healthy when
+    github     Paved's fake GitHub (sandbox.fake_github)    GET /_fake/health -> 200
+    aws        moto server                                  GET /moto-api/ -> 200
+    kafka      Tansu broker, in memory                      TCP connect
+    prefect    prefect server start, SQLite in <home>      GET /api/health -> 200
+    worker     prefect worker, process pool                 online in Prefect, heartbeat
+                                                            from this very process
+    registry   not a process: the registry database         schema at Alembic head
+
+Components start in that order and stop in reverse. Starting is idempotent: a healthy
+component is left alone, a stale, broken or outdated one is replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+from pydantic import BaseModel, Field
+
+from paved.processes import (
+    ComponentFailed,
+    ManagedProcess,
+    PortInUse,
+    StackError,
+    StartResult,
+    pid_file_path,
+    read_pid_file,
+)
+from paved.settings import Settings
+from sandbox import launch
+from sandbox.launch import LaunchSpec, Probe, http_probe
+
+__all__ = [
+    "COMPONENTS",
+    "WORKER_NAME",
+    "ComponentFailed",
+    "ComponentStatus",
+    "PortInUse",
+    "StackError",
+    "StackStatus",
+    "managed_processes",
+    "stack_status",
+    "start_stack",
+    "stop_stack",
+]
+
+WORKER_NAME = "paved-local-worker"
+COMPONENTS = ("github", "aws", "kafka", "prefect", "worker", "registry")
+"""Every component, in start order."""
+_STOP_ORDER = ("worker", "prefect", "kafka", "aws", "github")
+_STATUS_ORDER = ("prefect", "worker", "github", "aws", "kafka", "registry")
+
+Progress = Callable[[str, str], None]
+"""Told (component, message) while the stack starts: "starting" before each component,
+then what was done ("started in 8.3 s (pid 4242)", "already running (pid 4242)")."""
+
+
+class ComponentStatus(BaseModel):
+    """One component of the local stack as `paved status` reports it."""
+
+    name: str
+    healthy: bool
+    url: str | None = Field(default=None, description="Where clients reach it.")
+    ui_url: str | None = Field(default=None, description="Its web UI, if it has one.")
+    pid: int | None = Field(default=None, description="Its process, if it runs one.")
+    detail: str | None = Field(default=None, description="Why it is not healthy.")
+
+
+class StackStatus(BaseModel):
+    """Every component of the local stack, in the order `paved status` shows them."""
+
+    components: dict[str, ComponentStatus]
+    home: str
+
+    @property
+    def healthy(self) -> bool:
+        return all(component.healthy for component in self.components.values())
+
+
+def _prefect_spec(settings: Settings) -> LaunchSpec:
+    return LaunchSpec(
+        name="prefect",
+        argv=(
+            launch.venv_script("prefect"),
+            "server",
+            "start",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.prefect_port),
+        ),
+        health=lambda: http_probe(f"{settings.prefect_api_url}/health"),
+        port=settings.prefect_port,
+        host=settings.host,
+        env={**settings.prefect_env(), "PYTHONUNBUFFERED": "1"},
+        cwd=settings.project_dir,
+        # Migrating a fresh SQLite database takes ~10-22 s on a small machine.
+        startup_timeout=120.0,
+    )
+
+
+def _worker_spec(settings: Settings) -> LaunchSpec:
+    return LaunchSpec(
+        name="worker",
+        argv=(
+            launch.venv_script("prefect"),
+            "worker",
+            "start",
+            "--pool",
+            settings.work_pool,
+            "--type",
+            "process",
+            "--name",
+            WORKER_NAME,
+        ),
+        health=lambda: _worker_probe(settings),
+        env={**settings.prefect_env(), "PYTHONUNBUFFERED": "1"},
+        # Flow runs start in the worker's directory: the checkout with prefect.yaml.
+        cwd=settings.project_dir,
+        startup_timeout=60.0,
+        stop_timeout=20.0,
+    )
+
+
+def _worker_probe(settings: Settings) -> Probe:
+    """Online in Prefect, with a heartbeat sent after our worker process was started.
+
+    Prefect keeps a stopped worker ONLINE until its heartbeat expires (a minute or more),
+    so the status alone would call a freshly restarted worker healthy before it is.
+    """
+    record = read_pid_file(pid_file_path(settings.pids_dir, "worker"))
+    if record is None:
+        return Probe(False, "no PID file")
+    url = f"{settings.prefect_api_url}/work_pools/{settings.work_pool}/workers/filter"
+    try:
+        response = httpx.post(url, json={}, timeout=launch.PROBE_TIMEOUT, trust_env=False)
+    except httpx.HTTPError as exc:
+        return Probe(False, f"POST {url} failed: {exc or type(exc).__name__}")
+    if response.status_code == 404:
+        return Probe(False, f"work pool {settings.work_pool!r} does not exist yet")
+    if response.status_code != 200:
+        return Probe(False, f"POST {url} answered {response.status_code}")
+    for worker in response.json():
+        if worker.get("name") != WORKER_NAME:
+            continue
+        if worker.get("status") != "ONLINE":
+            return Probe(False, f"Prefect reports the worker {worker.get('status')}")
+        heartbeat = datetime.fromisoformat(str(worker.get("last_heartbeat_time")))
+        if heartbeat.timestamp() < record.started_at:
+            return Probe(False, "no heartbeat from this worker process yet")
+        return Probe(True)
+    return Probe(False, f"no worker {WORKER_NAME!r} registered in pool {settings.work_pool!r}")
+
+
+def managed_processes(settings: Settings) -> dict[str, ManagedProcess]:
+    """The stack's processes by component name, in start order."""
+    cwd = settings.project_dir
+    specs_and_settings = (
+        (
+            launch.fake_github(
+                host=settings.host,
+                port=settings.github_port,
+                seed_file=settings.seed_file,
+                cwd=cwd,
+            ),
+            "PAVED_GITHUB_PORT",
+        ),
+        (launch.moto(host=settings.host, port=settings.aws_port, cwd=cwd), "PAVED_AWS_PORT"),
+        (launch.tansu(host=settings.host, port=settings.kafka_port, cwd=cwd), "PAVED_KAFKA_PORT"),
+        (_prefect_spec(settings), "PAVED_PREFECT_PORT"),
+        (_worker_spec(settings), None),
+    )
+    return {
+        spec.name: ManagedProcess(
+            spec, pids_dir=settings.pids_dir, logs_dir=settings.logs_dir, port_setting=setting
+        )
+        for spec, setting in specs_and_settings
+    }
+
+
+def _urls(settings: Settings) -> dict[str, dict[str, str]]:
+    return {
+        "prefect": {"url": settings.prefect_api_url, "ui_url": settings.prefect_ui_url},
+        "github": {"url": settings.github_url},
+        "aws": {"url": settings.aws_endpoint_url},
+        "kafka": {"url": settings.kafka_bootstrap},
+        "registry": {"url": settings.registry_url},
+    }
+
+
+def _selected(components: Collection[str] | None) -> set[str]:
+    if components is None:
+        return set(COMPONENTS)
+    unknown = set(components) - set(COMPONENTS)
+    if unknown:
+        raise ValueError(f"unknown components {sorted(unknown)}; known: {list(COMPONENTS)}")
+    return set(components)
+
+
+# --- registry: a database, not a process -------------------------------------------------
+
+
+def _registry_db() -> ModuleType:
+    # Imported late: `paved status` must work, and say why, when the registry package or
+    # its database driver cannot be imported.
+    from registry import db
+
+    return db
+
+
+def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _registry_probe(settings: Settings) -> Probe:
+    url = settings.registry_url
+    try:
+        db = _registry_db()
+    except ImportError as exc:
+        return Probe(False, f"registry.db cannot be imported: {exc}")
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None and not sqlite_file.exists():
+        return Probe(False, f"database file {sqlite_file} does not exist; run `paved up`")
+    try:
+        current = db.current_revision(url)
+        head = db.head_revision()
+    except Exception as exc:  # any failure to read it is the status to show
+        return Probe(False, f"cannot read the schema revision: {type(exc).__name__}: {exc}")
+    if current != head:
+        return Probe(False, f"schema at revision {current}, head is {head}; run `paved up`")
+    return Probe(True)
+
+
+def _ensure_registry(settings: Settings) -> str:
+    """Migrate the registry to head; says what it did."""
+    if _registry_probe(settings).healthy:
+        return "up to date"
+    try:
+        db = _registry_db()
+    except ImportError as exc:
+        raise ComponentFailed("registry", f"registry.db cannot be imported: {exc}") from exc
+    settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        db.migrate(settings.registry_url)
+    except Exception as exc:
+        raise ComponentFailed(
+            "registry", f"migrating {settings.registry_url} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    probe = _registry_probe(settings)
+    if not probe.healthy:
+        raise ComponentFailed("registry", probe.detail or "not at head after migrating")
+    return "migrated to head"
+
+
+# --- the stack ---------------------------------------------------------------------------
+
+
+def start_stack(
+    settings: Settings,
+    *,
+    components: Collection[str] | None = None,
+    progress: Progress | None = None,
+) -> StackStatus:
+    """Start every component (or those named) that is not already running and healthy.
+
+    Running it again is harmless. Raises `PortInUse` at once when a port is held by
+    another program, `ComponentFailed` (with the tail of its log) when a component dies
+    or does not become healthy in time; components started before it keep running.
+    """
+    selected = _selected(components)
+    for directory in (settings.home, settings.prefect_home, settings.logs_dir, settings.pids_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    processes = managed_processes(settings)
+    for name in COMPONENTS:
+        if name not in selected:
+            continue
+        if progress is not None:
+            progress(name, "starting")
+        if name == "registry":
+            message = _ensure_registry(settings)
+        else:
+            if name == "worker":
+                _require_prefect(settings, processes["prefect"])
+            message = _describe(processes[name].ensure_started())
+        if progress is not None:
+            progress(name, message)
+    return stack_status(settings)
+
+
+def _require_prefect(settings: Settings, prefect: ManagedProcess) -> None:
+    probe = prefect.spec.health()
+    if not probe.healthy:
+        raise ComponentFailed(
+            "worker", f"it needs the Prefect API at {settings.prefect_api_url}: {probe.detail}"
+        )
+
+
+def _describe(result: StartResult) -> str:
+    if result.started:
+        return f"started in {result.seconds:.1f} s (pid {result.pid})"
+    return f"already running (pid {result.pid})"
+
+
+def stop_stack(settings: Settings, *, components: Collection[str] | None = None) -> list[str]:
+    """Stop the stack's processes, worker first; returns the names of those stopped.
+
+    PID files are removed; harmless when nothing runs.
+    """
+    selected = _selected(components)
+    processes = managed_processes(settings)
+    return [name for name in _STOP_ORDER if name in selected and processes[name].stop()]
+
+
+def stack_status(settings: Settings) -> StackStatus:
+    """Whether each component runs and is healthy, where it is reached, and why not."""
+    processes = managed_processes(settings)
+    urls = _urls(settings)
+    statuses: dict[str, ComponentStatus] = {}
+    for name in _STATUS_ORDER:
+        pid: int | None = None
+        if name == "registry":
+            probe = _registry_probe(settings)
+        else:
+            pid, probe = processes[name].status()
+        statuses[name] = ComponentStatus(
+            name=name, healthy=probe.healthy, pid=pid, detail=probe.detail, **urls.get(name, {})
+        )
+    return StackStatus(components=statuses, home=str(settings.home))

@@ -1,0 +1,110 @@
+"""The journal: one row per state change of every run of every action, never edited.
+
+Prefect's run history records no user and gets pruned; this table keeps who asked for
+what, how long it took and how it ended, so the platform team can see what to automate
+next. Tasks done by hand are journaled too (``manual=True`` with ``minutes_spent``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry._support import require_text
+from registry.models import JournalEntry
+
+__all__ = ["append_journal", "journal_for_run", "latest_journal"]
+
+
+def append_journal(
+    session: Session,
+    *,
+    flow_run_id: str | UUID,
+    action: str,
+    requester: str,
+    team: str,
+    service: str,
+    parameters: dict[str, Any],
+    state: str,
+    started_at: datetime,
+    ended_at: datetime | None = None,
+    duration_seconds: float | None = None,
+    error: str | None = None,
+    manual: bool = False,
+    minutes_spent: float | None = None,
+) -> JournalEntry:
+    """Append one state of one run (``state`` is Prefect's: Running, Completed, Failed...).
+
+    ``parameters`` must be redacted and JSON-ready (``model_dump(mode="json")``) already.
+    When ``ended_at`` is given without a duration, the duration is computed from it.
+    """
+    run_id = str(flow_run_id)
+    require_text(run_id, what="flow run id", max_length=64)
+    require_text(action, what="action", max_length=128)
+    require_text(state, what="journal state", max_length=32)
+    if duration_seconds is None and ended_at is not None:
+        duration_seconds = (ended_at - started_at).total_seconds()
+    entry = JournalEntry(
+        flow_run_id=run_id,
+        action=action,
+        requester=requester,
+        team=team,
+        service=service,
+        parameters=dict(parameters),
+        state=state,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_seconds=duration_seconds,
+        error=error,
+        manual=manual,
+        minutes_spent=minutes_spent,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def journal_for_run(session: Session, *, flow_run_id: str | UUID) -> list[JournalEntry]:
+    """Every entry of one run, in the order they were appended."""
+    return list(
+        session.scalars(
+            select(JournalEntry)
+            .where(JournalEntry.flow_run_id == str(flow_run_id))
+            .order_by(JournalEntry.id)
+        )
+    )
+
+
+def latest_journal(
+    session: Session,
+    *,
+    action: str | None = None,
+    team: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = 100,
+) -> list[JournalEntry]:
+    """The latest entry of each run (its current or final state), most recent first.
+
+    Filters on action, team and runs started at or after ``since``; ``limit=None`` for all.
+    """
+    # Ids grow with every append and a run appends its states one after another, so the
+    # highest id of a run is its latest state (timestamps could tie or drift).
+    latest_ids = select(func.max(JournalEntry.id)).group_by(JournalEntry.flow_run_id)
+    if action is not None:
+        latest_ids = latest_ids.where(JournalEntry.action == action)
+    if team is not None:
+        latest_ids = latest_ids.where(JournalEntry.team == team)
+    if since is not None:
+        latest_ids = latest_ids.where(JournalEntry.started_at >= since)
+    statement = (
+        select(JournalEntry)
+        .where(JournalEntry.id.in_(latest_ids.scalar_subquery()))
+        .order_by(JournalEntry.id.desc())
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(session.scalars(statement))

@@ -1,0 +1,87 @@
+"""Every registry query function, in one import.
+
+    from registry.queries import get_or_create_service, upsert_resource, append_journal
+
+The functions live in small modules by subject and are re-exported here:
+
+- ``registry.people``: people and teams, membership checks
+- ``registry.services``: services and resources
+- ``registry.links``: dependencies and access grants
+- ``registry.journal``: the append-only journal
+- ``registry.ownership``: who answers for a thing
+
+All take the session first and keyword arguments after it, flush what they write and
+never commit: wrap them in ``registry.db.session_scope``.
+"""
+
+from __future__ import annotations
+
+from registry.journal import append_journal, journal_for_run, latest_journal
+from registry.links import (
+    DependencyInfo,
+    ResourceKey,
+    add_dependency,
+    dependencies_of,
+    expire_grants,
+    find_grants,
+    grant_access,
+    revoke_access,
+)
+from registry.ownership import MATCHED_BY, Ownership, ownership_of
+from registry.people import (
+    get_person,
+    get_team,
+    require_active_member,
+    require_active_person,
+    require_person,
+    require_team,
+    team_members,
+    upsert_person,
+    upsert_team,
+)
+from registry.services import (
+    find_resources,
+    get_or_create_service,
+    get_resource,
+    get_service,
+    require_service,
+    service_loader_options,
+    set_ownership,
+    set_service_status,
+    upsert_resource,
+)
+
+__all__ = [
+    "MATCHED_BY",
+    "DependencyInfo",
+    "Ownership",
+    "ResourceKey",
+    "add_dependency",
+    "append_journal",
+    "dependencies_of",
+    "expire_grants",
+    "find_grants",
+    "find_resources",
+    "get_or_create_service",
+    "get_person",
+    "get_resource",
+    "get_service",
+    "get_team",
+    "grant_access",
+    "journal_for_run",
+    "latest_journal",
+    "ownership_of",
+    "require_active_member",
+    "require_active_person",
+    "require_person",
+    "require_service",
+    "require_team",
+    "revoke_access",
+    "service_loader_options",
+    "set_ownership",
+    "set_service_status",
+    "team_members",
+    "upsert_person",
+    "upsert_resource",
+    "upsert_team",
+]

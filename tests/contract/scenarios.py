@@ -1,0 +1,242 @@
+"""What Paved does with GitHub, driven through PyGithub against the fake.
+
+Each scenario starts from the seed and makes the calls a Paved flow would make, plus the
+refusals it must cope with (duplicates, stale shas, bad topics, missing things). The
+contract tests validate every call these make, request and answer, against GitHub's
+OpenAPI description; a call is "made" when it reaches the fake's request journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from github import Auth, Github, GithubException
+
+from sandbox.fake_github import FakeGitHubControl
+
+Scenario = Callable[[Github], None]
+"""A scenario gets a PyGithub client authenticated with a token, like Paved's."""
+
+ORG = "acme"
+TEMPLATE = "service-template"
+
+
+@contextmanager
+def refused_with(status: int) -> Iterator[None]:
+    """Assert that the calls inside fail with GitHub status `status`."""
+    try:
+        yield
+    except GithubException as error:
+        assert error.status == status, f"expected {status}, got {error.status}: {error.data}"
+    else:
+        raise AssertionError(f"expected GitHub to refuse with {status}")
+
+
+def accounts(gh: Github) -> None:
+    """Who am I, who is that, which organization; and no answer without a token."""
+    assert gh.get_user().login == "paved-bot"
+    anonymous = Github(base_url=gh.requester.base_url, retry=None, seconds_between_requests=None)
+    with refused_with(401):
+        anonymous.get_user().login  # noqa: B018
+    anonymous.close()
+    assert gh.get_user("alice").name == "Alice Archer"
+    assert gh.get_user(ORG).type == "Organization"
+    assert gh.get_organization(ORG).name == "Acme Corp"
+    with refused_with(404):
+        gh.get_user("nobody-here")
+    with refused_with(404):
+        gh.get_organization("no-such-org").login  # noqa: B018 - the attribute triggers the call
+
+
+def repositories(gh: Github) -> None:
+    """Create, list (paged), read, edit, archive and delete repositories."""
+    org = gh.get_organization(ORG)
+    created = org.create_repo("orders", description="Order service", private=True, auto_init=True)
+    assert created.private and created.default_branch == "main"
+    org.create_repo("billing", visibility="public", has_wiki=False)
+    org.create_repo("ledger")
+    with refused_with(422):
+        org.create_repo("orders")
+    names = [repo.name for repo in org.get_repos(sort="full_name")]
+    assert names == ["billing", "ledger", "orders", "service-template"], names
+    repo = gh.get_repo(f"{ORG}/orders")
+    repo.edit(description="Orders, owned by payments", has_issues=False, default_branch="main")
+    repo.edit(archived=True)
+    assert gh.get_repo(f"{ORG}/orders").archived
+    with refused_with(403):
+        repo.edit(description="read-only now")
+    repo.edit(archived=False)
+    with refused_with(422):
+        repo.edit(default_branch="no-such-branch")
+    gh.get_repo(f"{ORG}/ledger").delete()
+    with refused_with(404):
+        gh.get_repo(f"{ORG}/ledger").name  # noqa: B018
+    with refused_with(404):
+        gh.withLazy(True).get_repo(f"{ORG}/ledger").delete()
+
+
+def template_generation(gh: Github) -> None:
+    """A new service repository made from the golden-path template."""
+    org = gh.get_organization(ORG)
+    template = gh.get_repo(f"{ORG}/{TEMPLATE}")
+    repo = org.create_repo_from_template(
+        "payments-api", template, description="Payments API", private=True
+    )
+    assert repo.template_repository.full_name == f"{ORG}/{TEMPLATE}"
+    with refused_with(422):
+        org.create_repo_from_template("payments-api", template)
+
+
+def contents(gh: Github) -> None:
+    """Read files and directories, then create, update and delete a nested file."""
+    repo = gh.get_organization(ORG).create_repo_from_template(
+        "inventory", gh.get_repo(f"{ORG}/{TEMPLATE}")
+    )
+    assert b"golden path" in repo.get_contents("app/__main__.py").decoded_content  # type: ignore[union-attr]
+    assert repo.get_contents("README.md", ref="main").path == "README.md"  # type: ignore[union-attr]
+    root = repo.get_contents("")
+    assert sorted(entry.path for entry in root) == ["Dockerfile", "README.md", "app"]  # type: ignore[union-attr]
+    assert [entry.path for entry in repo.get_contents("app")] == ["app/__main__.py"]  # type: ignore[union-attr]
+    created = repo.create_file(".github/workflows/ci.yml", "Add CI", "on: push\n")
+    sha = created["content"].sha
+    with refused_with(422):
+        repo.create_file(".github/workflows/ci.yml", "Add CI again", "on: push\n")
+    updated = repo.update_file(
+        ".github/workflows/ci.yml", "Run on PRs", "on: [push, pull_request]\n", sha
+    )
+    with refused_with(409):
+        repo.update_file(".github/workflows/ci.yml", "Stale", "on: pull_request\n", sha)
+    with refused_with(409):
+        repo.delete_file(".github/workflows/ci.yml", "Stale delete", sha)
+    repo.delete_file(".github/workflows/ci.yml", "Remove CI", updated["content"].sha)
+    with refused_with(404):
+        repo.get_contents(".github/workflows/ci.yml")
+    with refused_with(404):
+        repo.get_contents("README.md", ref="no-such-branch")
+
+
+def empty_repository_contents(gh: Github) -> None:
+    """The first file of an empty repository creates its default branch."""
+    repo = gh.get_organization(ORG).create_repo("scratch")
+    with refused_with(404):
+        repo.get_contents("README.md")
+    repo.create_file("README.md", "First commit", "# scratch\n")
+    assert [branch.name for branch in repo.get_branches()] == ["main"]
+
+
+def topics(gh: Github) -> None:
+    """Replace and read topics; GitHub's naming rules refuse the rest."""
+    repo = gh.get_repo(f"{ORG}/{TEMPLATE}")
+    repo.replace_topics(["golden-path", "python", "python"])
+    assert repo.get_topics() == ["golden-path", "python"]
+    with refused_with(422):
+        repo.replace_topics(["Not A Topic"])
+    with refused_with(404):
+        gh.withLazy(True).get_repo(f"{ORG}/missing").get_topics()
+
+
+def branch_protection(gh: Github) -> None:
+    """Protect the default branch the way Paved does, read it back, remove it."""
+    repo = gh.get_repo(f"{ORG}/{TEMPLATE}")
+    assert [branch.name for branch in repo.get_branches()] == ["main"]
+    branch = repo.get_branch("main")
+    assert not branch.protected
+    with refused_with(404):
+        branch.get_protection()
+    branch.edit_protection(
+        strict=True,
+        contexts=["ci/build"],
+        enforce_admins=True,
+        dismiss_stale_reviews=True,
+        require_code_owner_reviews=True,
+        required_approving_review_count=2,
+        user_push_restrictions=["alice"],
+        team_push_restrictions=["platform"],
+        dismissal_users=["bob"],
+        dismissal_teams=["platform"],
+    )
+    protection = repo.get_branch("main").get_protection()
+    assert protection.required_pull_request_reviews.required_approving_review_count == 2
+    push_users = protection.get_user_push_restrictions()
+    push_teams = protection.get_team_push_restrictions()
+    assert push_users is not None and [user.login for user in push_users] == ["alice"]
+    assert push_teams is not None and [team.slug for team in push_teams] == ["platform"]
+    branch.edit_protection(required_approving_review_count=1, checks=[("ci/test", 15368)])
+    with refused_with(422):
+        branch.edit_protection(required_approving_review_count=7)
+    with refused_with(404):
+        repo.get_branch("no-such-branch")
+    branch.remove_protection()
+    assert not repo.get_branch("main").protected
+
+
+def teams(gh: Github) -> None:
+    """Team lookups, memberships and repository permissions, as the access flows use them."""
+    org = gh.get_organization(ORG)
+    assert [team.slug for team in org.get_teams()] == ["payments", "platform"]
+    team = org.get_team_by_slug("payments")
+    assert team.members_count == 2
+    assert sorted(member.login for member in team.get_members()) == ["carol", "dave"]
+    assert [member.login for member in team.get_members(role="maintainer")] == ["carol"]
+    erin = gh.get_user("erin")
+    team.add_membership(erin, "maintainer")
+    assert team.get_team_membership("erin").role == "maintainer"
+    team.remove_membership(erin)
+    with refused_with(404):
+        team.get_team_membership("erin")
+    with refused_with(404):
+        org.get_team_by_slug("no-such-team").name  # noqa: B018
+    repo = gh.get_repo(f"{ORG}/{TEMPLATE}")
+    assert team.update_team_repository(repo, "push")
+    permissions = team.get_repo_permission(repo)
+    assert permissions is not None and permissions.push and not permissions.admin
+    assert team.has_in_repos(repo)
+    assert [listed.full_name for listed in team.get_repos()] == [f"{ORG}/{TEMPLATE}"]
+    team.remove_from_repos(repo)
+    assert team.get_repo_permission(repo) is None
+    assert not team.has_in_repos(repo)
+    assert not team.update_team_repository(repo, "superuser")
+
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.__name__: scenario
+    for scenario in (
+        accounts,
+        repositories,
+        template_generation,
+        contents,
+        empty_repository_contents,
+        topics,
+        branch_protection,
+        teams,
+    )
+}
+
+
+def pygithub_client(base_url: str, *, per_page: int = 30) -> Github:
+    """PyGithub as Paved uses it, minus retries and pacing (the fake needs neither)."""
+    return Github(
+        base_url=base_url,
+        auth=Auth.Token("paved-contract-tests"),
+        retry=None,
+        per_page=per_page,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
+
+
+def run_scenarios(base_url: str) -> dict[str, list[dict[str, object]]]:
+    """Run every scenario from a fresh seed; return each one's journal of API calls."""
+    journals: dict[str, list[dict[str, object]]] = {}
+    control = FakeGitHubControl(base_url)
+    for name, scenario in SCENARIOS.items():
+        control.reset()
+        # Small pages, so listing calls follow `Link` headers like they do at scale.
+        gh = pygithub_client(base_url, per_page=2)
+        try:
+            scenario(gh)
+        finally:
+            gh.close()
+        journals[name] = control.requests()
+    return journals

@@ -1,0 +1,259 @@
+"""`github:repo:create` against the fake GitHub and a real registry, in-process.
+
+The fake GitHub is Paved's own stateful server (held honest by the contract tests); its
+request journal tells whether a rejected request reached GitHub at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from github import Github
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+
+from flows.github_repo_create import RepoCreateRequest, RepoCreateResult, github_repo_create
+from registry import queries
+from registry.db import make_engine, session_scope
+from registry.models import Provider, ResourceStatus
+from sandbox.fake_github.control import FakeGitHubControl
+
+pytestmark = pytest.mark.usefixtures("paved_blocks")
+
+HELLO = {"name": "hello", "team": "platform", "owner": "alice", "requester": "bob"}
+
+
+def run(request: dict[str, Any]) -> Any:
+    return github_repo_create(request=request, return_state=True)
+
+
+def registry(url: str) -> Any:
+    return session_scope(make_engine(url))
+
+
+def repo_state(fake: FakeGitHubControl, full_name: str) -> dict[str, Any]:
+    repos = {repo["full_name"]: repo for repo in fake.state()["repositories"]}
+    return repos[full_name]
+
+
+def test_creates_the_repository_with_owner_protection_and_journal(
+    fake_github: FakeGitHubControl, registry_url: str
+) -> None:
+    state = run(HELLO)
+
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert isinstance(result, RepoCreateResult)
+    assert result.created and result.repository == "acme/hello"
+    repo = repo_state(fake_github, "acme/hello")
+    assert set(repo["topics"]) >= {"paved", "platform"}
+    assert "CODEOWNERS" in repo["files"] and "Dockerfile" in repo["files"]
+    assert repo["protection"]["main"]["required_pull_request_reviews"][
+        "require_code_owner_reviews"
+    ]
+    assert repo["team_permissions"] == {"platform": "maintain"}
+
+    with registry(registry_url) as session:
+        owner = queries.ownership_of(session, thing="acme/hello")
+        assert owner is not None
+        assert (owner.service, owner.owner, owner.team) == ("hello", "alice", "platform")
+        resource = queries.get_resource(
+            session, provider=Provider.GITHUB, kind="github_repository", name="acme/hello"
+        )
+        assert resource is not None and resource.status == ResourceStatus.ACTIVE
+        assert resource.external_id == "acme/hello"
+        assert resource.tags["paved:owner"] == "alice"
+        assert resource.tags["paved:cost-center"] == "cc-100"
+        journal = queries.journal_for_run(session, flow_run_id=str(state.state_details.flow_run_id))
+        assert [entry.state for entry in journal] == ["Running", "Completed"]
+        assert journal[-1].requester == "bob" and journal[-1].action == "github:repo:create"
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(state.state_details.flow_run_id)
+    assert flow_run.name == "create-repo/platform/hello"
+    assert {"paved", "action:github:repo:create", "team:platform", "service:hello",
+            "requester:bob"} <= set(flow_run.tags)
+
+
+def test_codeowners_names_the_owning_team(fake_github: FakeGitHubControl, github: Github) -> None:
+    assert run(HELLO).is_completed()
+    codeowners = github.get_repo("acme/hello").get_contents("CODEOWNERS")
+    assert not isinstance(codeowners, list)
+    assert "* @acme/platform" in codeowners.decoded_content.decode()
+
+
+def test_rerun_succeeds_and_writes_nothing(
+    fake_github: FakeGitHubControl, registry_url: str
+) -> None:
+    assert run(HELLO).is_completed()
+    fake_github.clear_requests()
+
+    state = run(HELLO)
+
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert not result.created and result.changes == []
+    assert fake_github.requests(writes_only=True) == []
+    with registry(registry_url) as session:
+        assert len(queries.find_resources(session, service="hello")) == 1
+
+
+def test_dry_run_touches_nothing(fake_github: FakeGitHubControl, registry_url: str) -> None:
+    state = run({**HELLO, "dry_run": True})
+
+    assert state.is_completed(), state.message
+    assert state.result().dry_run
+    assert fake_github.requests(writes_only=True) == []
+    with registry(registry_url) as session:
+        assert queries.find_resources(session, service="hello") == []
+
+
+BAD_NAMES = {
+    "upper case": "Hello",
+    "underscore": "hello_world",
+    "space": "hello world",
+    "dot dot": "a..b",
+    "slash": "acme/hello",
+    "leading hyphen": "-hello",
+    "trailing hyphen": "hello-",
+    "over-long": "a" * 33,
+    "cyrillic look-alike": "h\u0435llo",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("name", BAD_NAMES.values(), ids=BAD_NAMES.keys())
+def test_bad_names_are_rejected_before_any_write(
+    fake_github: FakeGitHubControl, registry_url: str, name: str
+) -> None:
+    state = run({**HELLO, "name": name})
+
+    assert state.type == StateType.FAILED
+    assert "repository name" in (state.message or "") or "name" in (state.message or "")
+    assert fake_github.requests(writes_only=True) == []
+
+
+BAD_PEOPLE = {
+    "unknown team": ({"team": "marketing"}, "marketing"),
+    "owner outside the team": ({"owner": "carol"}, "'carol' is not a member of team 'platform'"),
+    "requester outside the team": ({"requester": "dave"}, "'dave' is not a member"),
+    "erin as owner": ({"owner": "erin"}, "'erin'"),
+    "unknown owner": ({"owner": "zed"}, "zed"),
+}
+
+
+@pytest.mark.parametrize(("change", "says"), BAD_PEOPLE.values(), ids=BAD_PEOPLE.keys())
+def test_bad_people_are_rejected_before_any_write(
+    fake_github: FakeGitHubControl, registry_url: str, change: dict[str, str], says: str
+) -> None:
+    state = run({**HELLO, **change})
+
+    assert state.type == StateType.FAILED
+    with pytest.raises(Exception, match=says):
+        state.result()
+    assert fake_github.requests(writes_only=True) == []
+    with registry(registry_url) as session:
+        assert queries.find_resources(session, service="hello") == []
+        journal = queries.journal_for_run(session, flow_run_id=str(state.state_details.flow_run_id))
+        assert journal[-1].state == "Failed" and says.strip("'") in (journal[-1].error or "")
+
+
+def test_unknown_request_field_is_rejected(fake_github: FakeGitHubControl) -> None:
+    state = run({**HELLO, "visibility": "public"})
+
+    assert state.type == StateType.FAILED
+    assert "visibility" in (state.message or "")
+    assert fake_github.requests(writes_only=True) == []
+
+
+def test_transient_github_faults_are_retried(
+    fake_github: FakeGitHubControl, registry_url: str
+) -> None:
+    fake_github.add_fault(method="POST", path=r"/repos/acme/service-template/generate", status=502)
+    fake_github.add_fault(method="PUT", path=r"/repos/acme/hello/topics", drop=True)
+
+    state = run(HELLO)
+
+    assert state.is_completed(), state.message
+    generate_calls = [
+        r for r in fake_github.requests(writes_only=True) if r["path"].endswith("/generate")
+    ]
+    assert [r["status"] for r in generate_calls] == [502, 201]
+    assert set(repo_state(fake_github, "acme/hello")["topics"]) >= {"paved", "platform"}
+
+
+def test_permanent_fault_fails_at_once_and_rerun_converges(
+    fake_github: FakeGitHubControl, registry_url: str
+) -> None:
+    fake_github.add_fault(
+        method="PUT", path=r"/repos/acme/hello/branches/main/protection", status=403, times=5
+    )
+
+    state = run(HELLO)
+
+    assert state.type == StateType.FAILED
+    with pytest.raises(Exception, match=r"github protect branch main failed for acme/hello: HTTP 403"):
+        state.result()
+    protection_calls = [r for r in fake_github.requests() if r["path"].endswith("/protection")
+                        and r["method"] == "PUT"]
+    assert len(protection_calls) == 1, "a 403 is not retried"
+    with registry(registry_url) as session:
+        resource = queries.get_resource(
+            session, provider=Provider.GITHUB, kind="github_repository", name="acme/hello"
+        )
+        assert resource is not None and resource.status == ResourceStatus.FAILED
+        assert "403" in (resource.error or "")
+        journal = queries.journal_for_run(session, flow_run_id=str(state.state_details.flow_run_id))
+        assert journal[-1].state == "Failed" and "403" in (journal[-1].error or "")
+
+    fake_github.clear_faults()
+    state = run(HELLO)
+
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert not result.created
+    assert any("protected branch main" in change for change in result.changes)
+    with registry(registry_url) as session:
+        resource = queries.get_resource(
+            session, provider=Provider.GITHUB, kind="github_repository", name="acme/hello"
+        )
+        assert resource is not None and resource.status == ResourceStatus.ACTIVE
+        assert resource.error is None
+
+
+def test_repository_created_behind_paveds_back_is_a_conflict(
+    fake_github: FakeGitHubControl, github: Github
+) -> None:
+    github.get_organization("acme").create_repo("hello")
+    fake_github.clear_requests()
+
+    state = run(HELLO)
+
+    assert state.type == StateType.FAILED
+    with pytest.raises(Exception, match="not managed by Paved"):
+        state.result()
+    assert fake_github.requests(writes_only=True) == []
+
+
+def test_request_model_describes_every_field() -> None:
+    schema = RepoCreateRequest.model_json_schema()
+    assert schema["additionalProperties"] is False
+    for name, field in schema["properties"].items():
+        assert field.get("description"), f"{name} has no description"
+
+
+def test_secrets_never_reach_the_journal() -> None:
+    from pydantic import SecretStr
+
+    from flows.requests import PavedRequest, redacted
+
+    class WithSecrets(PavedRequest):
+        name: str
+        token: SecretStr
+        approval_code: str
+
+    request = WithSecrets(requester="bob", name="hello", token=SecretStr("t0k"), approval_code="123")
+    journal = redacted(request)
+    assert journal["name"] == "hello" and journal["requester"] == "bob"
+    assert journal["token"] == journal["approval_code"] == "**********"

@@ -1,0 +1,177 @@
+"""The append-only journal, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from registry import queries
+from registry.db import session_scope
+from registry.errors import PolicyViolation
+from registry.models import JournalEntry
+
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+def _run(
+    session: Session,
+    run_id: str,
+    states: list[str],
+    *,
+    action: str = "github:repo:create",
+    team: str = "platform",
+    **extra: Any,
+) -> list[JournalEntry]:
+    entries = []
+    for number, state in enumerate(states):
+        final = state not in ("Scheduled", "Running", "Paused")
+        entries.append(
+            queries.append_journal(
+                session,
+                flow_run_id=run_id,
+                action=action,
+                requester="bob",
+                team=team,
+                service="hello",
+                parameters={"name": "hello", "token": "**********"},
+                state=state,
+                started_at=T0,
+                ended_at=T0 + timedelta(seconds=number + 1) if final else None,
+                **extra,
+            )
+        )
+    return entries
+
+
+def test_append_journal_records_a_state(session: Session) -> None:
+    entry = queries.append_journal(
+        session,
+        flow_run_id=uuid.UUID(int=1),
+        action="github:repo:create",
+        requester="bob",
+        team="platform",
+        service="hello",
+        parameters={"name": "hello"},
+        state="Running",
+        started_at=T0,
+    )
+    assert entry.id is not None
+    assert entry.flow_run_id == "00000000-0000-0000-0000-000000000001"
+    assert entry.ended_at is None and entry.duration_seconds is None
+    assert entry.manual is False and entry.recorded_at.tzinfo is not None
+
+
+def test_the_duration_is_computed_from_the_end(session: Session) -> None:
+    [_, done] = _run(session, "r1", ["Running", "Completed"])
+    assert done.duration_seconds == 2.0
+    explicit = queries.append_journal(
+        session,
+        flow_run_id="r2",
+        action="a",
+        requester="bob",
+        team="t",
+        service="s",
+        parameters={},
+        state="Failed",
+        started_at=T0,
+        ended_at=T0 + timedelta(seconds=5),
+        duration_seconds=4.5,
+        error="Permanent: 422 from GitHub",
+    )
+    assert explicit.duration_seconds == 4.5 and explicit.error == "Permanent: 422 from GitHub"
+
+
+def test_manual_tasks_are_journaled_with_the_time_spent(session: Session) -> None:
+    entry = queries.append_journal(
+        session,
+        flow_run_id="manual-1",
+        action="aws:iam:grant",
+        requester="alice",
+        team="platform",
+        service="hello",
+        parameters={},
+        state="Completed",
+        started_at=T0,
+        ended_at=T0 + timedelta(minutes=30),
+        manual=True,
+        minutes_spent=30,
+    )
+    assert entry.manual is True and entry.minutes_spent == 30
+
+
+def test_journal_for_run_is_in_append_order(session: Session) -> None:
+    _run(session, "r1", ["Scheduled", "Running", "Completed"])
+    _run(session, "r2", ["Running"])
+    states = [e.state for e in queries.journal_for_run(session, flow_run_id="r1")]
+    assert states == ["Scheduled", "Running", "Completed"]
+    assert queries.journal_for_run(session, flow_run_id="nope") == []
+
+
+def test_latest_journal_gives_the_latest_row_per_run(session: Session) -> None:
+    _run(session, "r1", ["Running", "Failed"])
+    _run(session, "r2", ["Running", "Completed"], team="payments")
+    _run(session, "r3", ["Running"], action="kafka:topic:create")
+    latest = queries.latest_journal(session)
+    assert [(e.flow_run_id, e.state) for e in latest] == [
+        ("r3", "Running"),
+        ("r2", "Completed"),
+        ("r1", "Failed"),
+    ]
+    assert [e.flow_run_id for e in queries.latest_journal(session, team="payments")] == ["r2"]
+    by_action = queries.latest_journal(session, action="github:repo:create")
+    assert [e.flow_run_id for e in by_action] == ["r2", "r1"]
+    assert [e.flow_run_id for e in queries.latest_journal(session, limit=1)] == ["r3"]
+    assert queries.latest_journal(session, since=T0 + timedelta(days=1)) == []
+
+
+def test_a_run_resumed_later_reports_its_newest_state(session: Session) -> None:
+    _run(session, "r1", ["Running", "Failed"])
+    _run(session, "r2", ["Running", "Completed"])
+    _run(session, "r1", ["Running", "Completed"])  # the same run, retried
+    latest = queries.latest_journal(session)
+    assert [(e.flow_run_id, e.state) for e in latest] == [("r1", "Completed"), ("r2", "Completed")]
+
+
+def test_entries_cannot_be_changed(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        [entry] = _run(session, "r1", ["Running"])
+    with pytest.raises(TypeError, match="append-only"), session_scope(engine) as session:
+        stored = session.get(JournalEntry, entry.id)
+        assert stored is not None
+        stored.state = "Completed"
+    with session_scope(engine) as session:
+        assert [e.state for e in queries.journal_for_run(session, flow_run_id="r1")] == ["Running"]
+
+
+def test_entries_cannot_be_deleted(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        [entry] = _run(session, "r1", ["Running"])
+    with pytest.raises(TypeError, match="append-only"), session_scope(engine) as session:
+        session.delete(session.get(JournalEntry, entry.id))
+    with session_scope(engine) as session:
+        assert len(queries.journal_for_run(session, flow_run_id="r1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("flow_run_id", "", "flow run id"), ("action", " ", "action"), ("state", "", "state")],
+)
+def test_required_fields(session: Session, field: str, value: str, message: str) -> None:
+    entry: dict[str, Any] = {
+        "flow_run_id": "r1",
+        "action": "a",
+        "requester": "bob",
+        "team": "t",
+        "service": "s",
+        "parameters": {},
+        "state": "Running",
+        "started_at": T0,
+        field: value,
+    }
+    with pytest.raises(PolicyViolation, match=message):
+        queries.append_journal(session, **entry)

@@ -1,0 +1,64 @@
+"""Fixtures for the local-stack tests: a throwaway PAVED_HOME and loopback ports of our own.
+
+These tests own ports 19000-19999; every process they start is stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paved.settings import Settings
+from paved.stack import stop_stack
+
+PORT_RANGE = range(19000, 20000)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports in PORT_RANGE that nothing listens on right now."""
+    found: list[int] = []
+    for port in random.sample(PORT_RANGE, len(PORT_RANGE)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise RuntimeError(f"fewer than {count} free ports in {PORT_RANGE}")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No PAVED_* variable from the outer environment leaks into Settings()."""
+    for name in list(os.environ):
+        if name.startswith("PAVED_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.fixture
+def settings(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings for a stack under a temporary home, on free ports, also set in the
+    environment (for the CLI); whatever the test started is stopped afterwards."""
+    prefect, github, aws, kafka = free_ports(4)
+    values = {
+        "PAVED_HOME": str(tmp_path / "home"),
+        "PAVED_PREFECT_PORT": str(prefect),
+        "PAVED_GITHUB_PORT": str(github),
+        "PAVED_AWS_PORT": str(aws),
+        "PAVED_KAFKA_PORT": str(kafka),
+    }
+    for name, value in values.items():
+        clean_env.setenv(name, value)
+    current = Settings()
+    try:
+        yield current
+    finally:
+        stop_stack(current)

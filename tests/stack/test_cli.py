@@ -1,0 +1,79 @@
+"""`paved up`, `paved down` and `paved status` as a developer types them."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from typer.testing import CliRunner
+
+from paved.cli import app
+from paved.settings import Settings
+
+runner = CliRunner()
+
+
+def test_status_json_of_a_stopped_stack(settings: Settings) -> None:
+    result = runner.invoke(app, ["status", "--json"])
+
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)  # stdout holds the JSON and nothing else
+    assert set(document) == {"components", "home"}
+    assert document["home"] == str(settings.home)
+    assert list(document["components"]) == [
+        "prefect",
+        "worker",
+        "github",
+        "aws",
+        "kafka",
+        "registry",
+    ]
+    for component in document["components"].values():
+        assert set(component) == {"name", "healthy", "url", "ui_url", "pid", "detail"}
+        assert component["healthy"] is False
+    assert document["components"]["prefect"]["url"] == settings.prefect_api_url
+    assert document["components"]["kafka"]["url"] == settings.kafka_bootstrap
+
+
+def test_status_table_exits_1_when_unhealthy(settings: Settings) -> None:
+    result = runner.invoke(app, ["status"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 1
+    assert "not running" in result.stdout
+    assert settings.aws_endpoint_url in result.stdout
+
+
+def test_down_with_nothing_running(settings: Settings) -> None:
+    result = runner.invoke(app, ["down"])
+
+    assert result.exit_code == 0
+    assert "Nothing was running." in result.stdout
+
+
+def test_invalid_settings_exit_2(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAVED_AWS_PORT", "not-a-port")
+
+    result = runner.invoke(app, ["status", "--json"])
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "aws_port" in result.stderr
+
+
+def test_up_reports_a_taken_port(settings: Settings) -> None:
+    # github starts first: with its port taken, `up` stops before anything runs.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", settings.github_port))
+        squatter.listen()
+        result = runner.invoke(app, ["up"])
+
+    assert result.exit_code == 1
+    assert f"port {settings.github_port} for github is already in use" in result.stderr
+    assert "PAVED_GITHUB_PORT" in result.stderr
+
+
+def test_no_arguments_shows_help() -> None:
+    result = runner.invoke(app, [])
+
+    assert "up" in result.output and "down" in result.output and "status" in result.output
