@@ -61,5 +61,7 @@ s3 = aws_account.get_client("s3")
         session = self.credentials.get_boto3_session()
         params = self.credentials.aws_client_parameters.get_params_override()
         params["region_name"] = self.region
-        params["config"] = Config(retries={"total_max_attempts": self.max_attempts, "mode": "standard"})
+        params["config"] = Config(
+            retries={"total_max_attempts": self.max_attempts, "mode": "standard"}
+        )
         return session.client(service, **params)

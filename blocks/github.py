@@ -53,7 +53,7 @@ client = github_organization.get_client()
     seconds_between_writes: float = Field(
         default=1.0,
         ge=0,
-        description="Pause between writing API requests, GitHub's advice against secondary rate limits.",
+        description="Pause between writing requests, against GitHub's secondary rate limits.",
     )
     timeout_seconds: float = Field(
         default=15.0, gt=0, description="Timeout of one HTTP request to the GitHub API, in seconds."

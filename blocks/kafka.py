@@ -17,10 +17,16 @@ class TopicDefaults(BaseModel):
     """Bounds and defaults the topic policy applies on this cluster."""
 
     partitions: int = Field(default=3, ge=1, description="Partitions of a new topic.")
-    max_partitions: int = Field(default=48, ge=1, description="Most partitions a request may ask for.")
-    replication_factor: int = Field(default=1, ge=1, description="Replication factor of new topics.")
+    max_partitions: int = Field(
+        default=48, ge=1, description="Most partitions a request may ask for."
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, description="Replication factor of new topics."
+    )
     retention_ms: int = Field(
-        default=7 * 24 * 3600 * 1000, ge=-1, description="Retention of event topics, in milliseconds."
+        default=7 * 24 * 3600 * 1000,
+        ge=-1,
+        description="Retention of event topics, in milliseconds.",
     )
     max_retention_ms: int = Field(
         default=90 * 24 * 3600 * 1000, ge=-1, description="Longest retention a request may ask for."
@@ -32,7 +38,9 @@ class KafkaCluster(Block):
 
     _block_type_name = "Paved Kafka Cluster"
     _block_type_slug = "paved-kafka-cluster"
-    _documentation_url = "https://docs.confluent.io/platform/current/clients/confluent-kafka-python/html/index.html"  # type: ignore[assignment]
+    _documentation_url = (
+        "https://docs.confluent.io/platform/current/clients/confluent-kafka-python/html/index.html"  # type: ignore[assignment]
+    )
     _code_example = """
 ```python
 from blocks.kafka import KafkaCluster
@@ -53,7 +61,7 @@ admin = kafka_cluster.get_admin_client()
     sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
     has_authorizer: bool = Field(
         default=False,
-        description="Whether the cluster runs an authorizer; ACL calls are refused when it does not.",
+        description="Whether the cluster has an authorizer; ACL calls are refused otherwise.",
     )
     request_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Timeout of one admin request, in seconds."

@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field, field_validator
 
-from blocks import GITHUB_BLOCK, GitHubOrganization
+from blocks import GITHUB_BLOCK, GitHubOrganization, load_block
 from flows.requests import PavedRequest
 from flows.runtime import journaled, registry_session
 from registry import policy, queries
@@ -56,7 +56,7 @@ class RepoCreateRequest(PavedRequest):
     private: bool = Field(default=True, description="Whether the repository is private.")
     template: str | None = Field(
         default=None,
-        description="Template repository in the organization; empty means the organization's default.",
+        description="Template repository in the organization; empty means its default.",
     )
 
     @field_validator("name")
@@ -93,7 +93,9 @@ def _validate(request: RepoCreateRequest, github: GitHubOrganization) -> None:
     full_name = f"{github.organization}/{request.name}"
     with registry_session() as session:
         queries.require_team(session, slug=request.team)
-        queries.require_active_member(session, team=request.team, handle=request.owner, role="owner")
+        queries.require_active_member(
+            session, team=request.team, handle=request.owner, role="owner"
+        )
         queries.require_active_member(
             session, team=request.team, handle=request.requester, role="requester"
         )
@@ -124,14 +126,14 @@ def _run_name() -> str:
 @flow(
     name="github-repo-create",
     flow_run_name=_run_name,
-    description="github:repo:create — a repository from the golden-path template, owned and protected.",
+    description="github:repo:create: a repository from the golden-path template, owned, protected.",
     validate_parameters=True,
     log_prints=False,
 )
 def github_repo_create(request: RepoCreateRequest) -> RepoCreateResult:
     """Create (or converge) the repository `request.name` for `request.team`."""
     logger = get_run_logger()
-    github = GitHubOrganization.load(GITHUB_BLOCK)
+    github = load_block(GitHubOrganization, GITHUB_BLOCK)
     full_name = f"{github.organization}/{request.name}"
     template = request.template or github.template_repository
     with journaled(action=ACTION, request=request, team=request.team, service=request.name):
@@ -187,7 +189,9 @@ def github_repo_create(request: RepoCreateRequest) -> RepoCreateResult:
                 )
                 service = queries.get_service(session, name=request.name)
                 if service is not None and service.status == ServiceStatus.PROVISIONING:
-                    queries.set_service_status(session, name=request.name, status=ServiceStatus.FAILED)
+                    queries.set_service_status(
+                        session, name=request.name, status=ServiceStatus.FAILED
+                    )
             raise
 
         with registry_session() as session:
@@ -293,7 +297,9 @@ def _dry_run(
     ]
     markdown = "\n".join(lines)
     get_run_logger().info(markdown)
-    create_markdown_artifact(markdown=markdown, key=f"plan-repo-{request.name}", description="Dry run")
+    create_markdown_artifact(
+        markdown=markdown, key=f"plan-repo-{request.name}", description="Dry run"
+    )
     return RepoCreateResult(
         repository=full_name,
         url="",

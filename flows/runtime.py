@@ -23,7 +23,7 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from sqlalchemy.orm import Session
 
-from blocks import REGISTRY_BLOCK, RegistryDatabase
+from blocks import REGISTRY_BLOCK, RegistryDatabase, load_block
 from flows.requests import PavedRequest, redacted
 from registry import queries
 from registry.db import make_engine, session_scope
@@ -45,7 +45,7 @@ def run_tags(*, action: str, team: str, service: str, requester: str) -> list[st
 @contextmanager
 def registry_session() -> Iterator[Session]:
     """A session on the registry named by the `paved-registry` block; commits on success."""
-    block = RegistryDatabase.load(REGISTRY_BLOCK)
+    block = load_block(RegistryDatabase, REGISTRY_BLOCK)
     engine = make_engine(block.url.get_secret_value())
     try:
         with session_scope(engine) as session:

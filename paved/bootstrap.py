@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -150,7 +151,9 @@ def run_demo_request(settings: Settings, seed: SeedData) -> DemoRun:
         timeout=DEMO_TIMEOUT_SECONDS,
         tags=["demo"],
     )
-    state = flow_run.state.name if flow_run.state else "Unknown"
+    if not isinstance(flow_run, FlowRun):  # run_deployment is sync-compatible
+        raise TypeError("run_deployment returned a coroutine in a synchronous caller")
+    state = flow_run.state.name if flow_run.state and flow_run.state.name else "Unknown"
     return DemoRun(
         flow_run_id=str(flow_run.id),
         name=flow_run.name,

@@ -1,10 +1,10 @@
 """Errors the registry raises, so the CLI and the flows can tell a developer what is wrong.
 
-    RegistryError
-    ├── PolicyViolation   a name, tag or value breaks Paved's naming and tagging policy
-    ├── NotAuthorized     a person may not do this (not in the team, inactive, unknown)
-    ├── NotFound          the registry has no such team, person, service or resource
-    └── Conflict          the request collides with what the registry already holds
+RegistryError
+├── PolicyViolation   a name, tag or value breaks Paved's naming and tagging policy
+├── NotAuthorized     a person may not do this (not in the team, inactive, unknown)
+├── NotFound          the registry has no such team, person, service or resource
+└── Conflict          the request collides with what the registry already holds
 """
 
 from __future__ import annotations

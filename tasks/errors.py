@@ -1,8 +1,8 @@
 """Errors raised by provider tasks; retries are decided by class, never by message text.
 
-    ProviderError                 a provider call failed; carries provider, operation, resource
-    ├── TransientProviderError    worth retrying: throttling, 5xx, timeouts, dropped connections
-    └── PermanentProviderError    retrying cannot help: forbidden, invalid, conflicting
+ProviderError                 a provider call failed; carries provider, operation, resource
+├── TransientProviderError    worth retrying: throttling, 5xx, timeouts, dropped connections
+└── PermanentProviderError    retrying cannot help: forbidden, invalid, conflicting
 """
 
 from __future__ import annotations

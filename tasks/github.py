@@ -70,7 +70,9 @@ def _message(exc: GithubException) -> str:
     message = str(data.get("message") or exc.message or "no message")
     errors = data.get("errors")
     if isinstance(errors, list) and errors:
-        details = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+        details = "; ".join(
+            str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+        )
         message = f"{message} ({details})"
     return f"HTTP {exc.status}: {message}"
 
@@ -264,7 +266,11 @@ def ensure_team_permission(
         gh_team = org.get_team_by_slug(team)
         repo = client.get_repo(full_name)
         current = gh_team.get_repo_permission(repo)
-        if current is not None and getattr(current, permission, False) and _highest(current) == permission:
+        if (
+            current is not None
+            and getattr(current, permission, False)
+            and _highest(current) == permission
+        ):
             return False
         gh_team.update_team_repository(repo, permission)
         return True

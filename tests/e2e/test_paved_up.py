@@ -28,7 +28,11 @@ PAVED = str(Path(sys.executable).parent / "paved")
 def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("e2e") / ".paved"
     prefect, github, aws, kafka = free_ports(4)
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("PAVED_", "PREFECT_"))}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PAVED_", "PREFECT_"))
+    }
     env.update(
         PAVED_HOME=str(home),
         PAVED_PROJECT_DIR=str(PROJECT_DIR),
@@ -41,7 +45,9 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     subprocess.run([PAVED, "down"], env=env, cwd=PROJECT_DIR, timeout=120, check=False)
 
 
-def paved(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def paved(
+    env: dict[str, str], *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PAVED, *args], env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout
     )
@@ -80,8 +86,18 @@ def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]
 
     runs = httpx.post(
         f"{prefect_api}/flow_runs/filter",
-        json={"flow_runs": {"tags": {"all_": ["action:github:repo:create", "team:platform",
-                                              "service:hello", "requester:alice"]}}},
+        json={
+            "flow_runs": {
+                "tags": {
+                    "all_": [
+                        "action:github:repo:create",
+                        "team:platform",
+                        "service:hello",
+                        "requester:alice",
+                    ]
+                }
+            }
+        },
     ).json()
     assert runs, "the demo flow run is found in Prefect by its tags"
     assert {run["state"]["type"] for run in runs} == {"COMPLETED"}
@@ -96,4 +112,6 @@ def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]
     after = paved(stack_env, "status", "--json")
     assert after.returncode == 1
     stopped = json.loads(after.stdout)["components"]
-    assert not any(stopped[name]["healthy"] for name in ("prefect", "worker", "github", "aws", "kafka"))
+    assert not any(
+        stopped[name]["healthy"] for name in ("prefect", "worker", "github", "aws", "kafka")
+    )

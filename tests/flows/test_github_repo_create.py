@@ -49,9 +49,7 @@ def test_creates_the_repository_with_owner_protection_and_journal(
     repo = repo_state(fake_github, "acme/hello")
     assert set(repo["topics"]) >= {"paved", "platform"}
     assert "CODEOWNERS" in repo["files"] and "Dockerfile" in repo["files"]
-    assert repo["protection"]["main"]["required_pull_request_reviews"][
-        "require_code_owner_reviews"
-    ]
+    assert repo["protection"]["main"]["required_pull_request_reviews"]["require_code_owner_reviews"]
     assert repo["team_permissions"] == {"platform": "maintain"}
 
     with registry(registry_url) as session:
@@ -72,8 +70,13 @@ def test_creates_the_repository_with_owner_protection_and_journal(
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(state.state_details.flow_run_id)
     assert flow_run.name == "create-repo/platform/hello"
-    assert {"paved", "action:github:repo:create", "team:platform", "service:hello",
-            "requester:bob"} <= set(flow_run.tags)
+    assert {
+        "paved",
+        "action:github:repo:create",
+        "team:platform",
+        "service:hello",
+        "requester:bob",
+    } <= set(flow_run.tags)
 
 
 def test_codeowners_names_the_owning_team(fake_github: FakeGitHubControl, github: Github) -> None:
@@ -193,10 +196,15 @@ def test_permanent_fault_fails_at_once_and_rerun_converges(
     state = run(HELLO)
 
     assert state.type == StateType.FAILED
-    with pytest.raises(Exception, match=r"github protect branch main failed for acme/hello: HTTP 403"):
+    with pytest.raises(
+        Exception, match=r"github protect branch main failed for acme/hello: HTTP 403"
+    ):
         state.result()
-    protection_calls = [r for r in fake_github.requests() if r["path"].endswith("/protection")
-                        and r["method"] == "PUT"]
+    protection_calls = [
+        r
+        for r in fake_github.requests()
+        if r["path"].endswith("/protection") and r["method"] == "PUT"
+    ]
     assert len(protection_calls) == 1, "a 403 is not retried"
     with registry(registry_url) as session:
         resource = queries.get_resource(
@@ -253,7 +261,9 @@ def test_secrets_never_reach_the_journal() -> None:
         token: SecretStr
         approval_code: str
 
-    request = WithSecrets(requester="bob", name="hello", token=SecretStr("t0k"), approval_code="123")
+    request = WithSecrets(
+        requester="bob", name="hello", token=SecretStr("t0k"), approval_code="123"
+    )
     journal = redacted(request)
     assert journal["name"] == "hello" and journal["requester"] == "bob"
     assert journal["token"] == journal["approval_code"] == "**********"
