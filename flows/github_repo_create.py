@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field, field_validator
 
 from blocks import GITHUB_BLOCK, GitHubOrganization, load_block
-from flows.requests import PavedRequest
+from flows.action_request import PavedRequest
 from flows.runtime import journaled, registry_session
 from registry import policy, queries
 from registry.errors import Conflict

@@ -24,7 +24,7 @@ from prefect.context import FlowRunContext
 from sqlalchemy.orm import Session
 
 from blocks import REGISTRY_BLOCK, RegistryDatabase, load_block
-from flows.requests import PavedRequest, redacted
+from flows.action_request import PavedRequest, redacted
 from registry import queries
 from registry.db import make_engine, session_scope
 

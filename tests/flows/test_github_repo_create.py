@@ -254,7 +254,7 @@ def test_request_model_describes_every_field() -> None:
 def test_secrets_never_reach_the_journal() -> None:
     from pydantic import SecretStr
 
-    from flows.requests import PavedRequest, redacted
+    from flows.action_request import PavedRequest, redacted
 
     class WithSecrets(PavedRequest):
         name: str
