@@ -15,6 +15,7 @@ settings, which `ensure_started` replaces.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import json
 import os
@@ -163,6 +164,14 @@ def _reap(pid: int) -> None:
     child = _children.get(pid)
     if child is not None and child.poll() is not None:
         del _children[pid]
+
+
+@atexit.register
+def _reap_exited_children() -> None:
+    # A child stopped by another process (or by a test) is a zombie until reaped; reap
+    # it before interpreter shutdown so Popen does not report it as still running.
+    for pid in list(_children):
+        _reap(pid)
 
 
 def process_alive(pid: int) -> bool:
