@@ -47,8 +47,12 @@ class RepoCreateRequest(PavedRequest):
             f"hyphens, starting with a letter, at most {policy.SERVICE_NAME_MAX} characters."
         ),
         examples=["orders"],
+        json_schema_extra=policy.name_schema(max_length=policy.SERVICE_NAME_MAX),
     )
-    team: str = Field(description="Slug of the team that owns the service, e.g. `payments`.")
+    team: str = Field(
+        description="Slug of the team that owns the service, e.g. `payments`.",
+        json_schema_extra=policy.name_schema(max_length=policy.TEAM_SLUG_MAX),
+    )
     owner: str = Field(
         description="GitHub handle of the one person accountable for the service; a team member."
     )

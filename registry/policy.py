@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from typing import Any
 
 from registry.errors import PolicyViolation
 
 __all__ = [
     "MANAGED_BY",
     "NAME_MIN",
+    "NAME_PATTERN",
     "REQUIRED_TAGS",
     "RESOURCE_NAME_MAX",
     "SERVICE_NAME_MAX",
@@ -33,6 +35,7 @@ __all__ = [
     "TEAM_SLUG_MAX",
     "TOPIC_PART_MAX",
     "missing_or_wrong_tags",
+    "name_schema",
     "policy_tags",
     "resource_name",
     "topic_name",
@@ -58,7 +61,10 @@ MANAGED_BY = "paved"
 
 _ALLOWED = "use lowercase letters, digits and hyphens"
 # The whole rule in one expression; the checks before it only exist to explain a failure.
-_DNS_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*[a-z0-9]", re.ASCII)
+# A DNS-safe name, also published as the JSON-schema `pattern` of request fields so the
+# Prefect UI's form flags a bad name before the run is even created.
+NAME_PATTERN = r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*[a-z0-9]$"
+_DNS_NAME = re.compile(NAME_PATTERN.strip("^$"), re.ASCII)
 _ALLOWED_CHARACTER = re.compile(r"[a-z0-9-]", re.ASCII)
 # S3 reserves these for its own access points and demo buckets.
 _S3_RESERVED_PREFIXES = ("sthree-", "amzn-s3-demo-")
@@ -123,6 +129,11 @@ def _describe(character: str) -> str:
     name = unicodedata.name(character, "")
     code = f"U+{ord(character):04X}"
     return f"{character!r} ({code} {name})" if name else f"{character!r} ({code})"
+
+
+def name_schema(*, max_length: int) -> dict[str, Any]:
+    """JSON-schema keywords for a request field holding a policy name (for UI forms)."""
+    return {"pattern": NAME_PATTERN, "minLength": NAME_MIN, "maxLength": max_length}
 
 
 def resource_name(*, team: str, service: str, purpose: str) -> str:

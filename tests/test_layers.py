@@ -46,17 +46,17 @@ def test_layer_imports_only_what_its_floor_allows(layer: str) -> None:
 def test_flow_modules_do_not_shadow_installed_packages() -> None:
     # Prefect puts a deployment's entrypoint directory on sys.path, so flows/requests.py
     # would hide the `requests` library from every flow run.
+    flows_dir = ROOT / "flows"
+    outside = [p for p in sys.path if Path(p or ".").resolve() != flows_dir]
     clashes = []
-    for path in (ROOT / "flows").glob("*.py"):
+    for path in flows_dir.glob("*.py"):
         name = path.stem
         if name == "__init__":
             continue
         saved = sys.path[:]
         try:
-            sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "flows"]
-            if name not in sys.modules and importlib.util.find_spec(name) is not None:
-                clashes.append(name)
-            elif name in sys.modules:
+            sys.path[:] = outside
+            if name in sys.modules or importlib.util.find_spec(name) is not None:
                 clashes.append(name)
         finally:
             sys.path[:] = saved
