@@ -16,10 +16,11 @@ from pydantic import BaseModel, Field, field_validator
 
 from blocks import GITHUB_BLOCK, GitHubOrganization, load_block
 from flows.action_request import PavedRequest
+from flows.registry_steps import ResourceRef, record_active, record_failure, write_ahead
 from flows.runtime import journaled, registry_session
 from registry import policy, queries
 from registry.errors import Conflict
-from registry.models import Provider, ResourceStatus, ServiceStatus
+from registry.models import Provider
 from tasks.github import (
     BranchProtection,
     RepositoryInfo,
@@ -160,70 +161,31 @@ def github_repo_create(request: RepoCreateRequest) -> RepoCreateResult:
         if request.dry_run:
             return _dry_run(request, full_name=full_name, spec=spec, tags=tags)
 
-        with registry_session() as session:
-            queries.get_or_create_service(
-                session,
-                name=request.name,
-                team=request.team,
-                owner=request.owner,
-                description=request.description,
-            )
-            queries.upsert_resource(
-                session,
-                service=request.name,
-                provider=Provider.GITHUB,
-                kind=RESOURCE_KIND,
-                name=full_name,
-                spec=spec,
-                tags=tags,
-                status=ResourceStatus.PROVISIONING,
-            )
+        ref = ResourceRef(
+            service=request.name, provider=Provider.GITHUB, kind=RESOURCE_KIND, name=full_name
+        )
+        write_ahead(
+            ref,
+            team=request.team,
+            owner=request.owner,
+            description=request.description,
+            spec=spec,
+            tags=tags,
+        )
         try:
             repo, changes = _provision(request, github, template=template, full_name=full_name)
         except Exception as exc:
-            with registry_session() as session:
-                queries.upsert_resource(
-                    session,
-                    service=request.name,
-                    provider=Provider.GITHUB,
-                    kind=RESOURCE_KIND,
-                    name=full_name,
-                    status=ResourceStatus.FAILED,
-                    error=str(exc),
-                )
-                service = queries.get_service(session, name=request.name)
-                if service is not None and service.status == ServiceStatus.PROVISIONING:
-                    queries.set_service_status(
-                        session, name=request.name, status=ServiceStatus.FAILED
-                    )
+            record_failure(ref, error=str(exc))
             raise
-
-        with registry_session() as session:
-            queries.upsert_resource(
-                session,
-                service=request.name,
-                provider=Provider.GITHUB,
-                kind=RESOURCE_KIND,
-                name=full_name,
-                external_id=repo.full_name,
-                url=repo.html_url,
-                spec=spec,
-                tags=tags,
-                status=ResourceStatus.ACTIVE,
-                error=None,
-            )
-            service = queries.get_service(session, name=request.name)
-            assert service is not None
-            queries.set_ownership(
-                session,
-                service=request.name,
-                owner=request.owner,
-                team=request.team,
-                change_approver=service.change_approver.handle if service.change_approver else None,
-                oncall=service.oncall.handle if service.oncall else request.owner,
-                cost_watcher=service.cost_watcher.handle if service.cost_watcher else None,
-            )
-            queries.set_service_status(session, name=request.name, status=ServiceStatus.ACTIVE)
+        record_active(
+            ref,
+            team=request.team,
+            owner=request.owner,
+            external_id=repo.full_name,
+            url=repo.html_url,
+            spec=spec,
+            tags=tags,
+        )
         result = RepoCreateResult(
             repository=repo.full_name,
             url=repo.html_url,

@@ -70,15 +70,26 @@ def _after_stack_started(settings: Settings, console: Console) -> None:
     os.environ.update(settings.prefect_env())
     from paved.bootstrap import bootstrap
 
-    with console.status("Seeding the registry, saving blocks, deploying, running the demo"):
-        demo = bootstrap(settings)
+    try:
+        with console.status("Seeding the registry, saving blocks, deploying, running the demo"):
+            demo = bootstrap(settings)
+    except Exception as exc:
+        _stderr.print(Text(f"✗ bootstrapping the stack failed: {exc}", style="red"))
+        _stderr.print(Text(f"  logs: {settings.logs_dir}"))
+        raise typer.Exit(1) from exc
     if demo is None:
         return
     style = "green" if demo.state == "Completed" else "red"
-    console.print(Text(f"Demo request github:repo:create {demo.name}: {demo.state}", style=style))
-    console.print(Text(f"  Prefect UI:  {demo.ui_url}"))
-    console.print(Text(f"  Its owner:   .venv/bin/paved who-owns {demo.repository}"))
+    # soft_wrap: a URL cut in two by the terminal width cannot be clicked or copied.
+    console.print(
+        Text(f"Demo request github:repo:create {demo.name}: {demo.state}", style=style),
+        soft_wrap=True,
+    )
+    console.print(Text(f"  Prefect UI:  {demo.ui_url}"), soft_wrap=True)
+    owner_command = f".venv/bin/paved who-owns {demo.repository}"
+    console.print(Text(f"  Its owner:   {owner_command}"), soft_wrap=True)
     if demo.state != "Completed":
+        _stderr.print(Text(f"  worker log:  {settings.logs_dir / 'worker.log'}"), soft_wrap=True)
         raise typer.Exit(1)
 
 

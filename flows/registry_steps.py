@@ -1,0 +1,120 @@
+"""Registry steps every action takes, as tasks so each shows in the run's timeline.
+
+write_ahead      the service and its resource as `provisioning`, before any provider call
+record_failure   the resource `failed` with the error (and a new service `failed`)
+record_active    the resource `active` with its provider id, then ownership and `active`
+
+Each opens its own short session: on SQLite a session holds the write lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, Field
+
+from flows.runtime import registry_session
+from registry import queries
+from registry.models import Provider, ResourceStatus, ServiceStatus
+
+__all__ = ["ResourceRef", "record_active", "record_failure", "write_ahead"]
+
+
+class ResourceRef(BaseModel):
+    """A resource by its natural key in the registry, and the service it belongs to."""
+
+    service: str = Field(description="Owning service.")
+    provider: Provider = Field(description="Provider that holds it.")
+    kind: str = Field(description="Kind, e.g. github_repository.")
+    name: str = Field(description="Policy name, unique per provider and kind.")
+
+
+@task(name="registry: write ahead", cache_policy=NO_CACHE)
+def write_ahead(
+    ref: ResourceRef,
+    *,
+    team: str,
+    owner: str,
+    description: str,
+    spec: dict[str, Any],
+    tags: dict[str, str],
+) -> None:
+    """Record the intent: the service (new ones `provisioning`) and the resource."""
+    with registry_session() as session:
+        queries.get_or_create_service(
+            session, name=ref.service, team=team, owner=owner, description=description
+        )
+        queries.upsert_resource(
+            session,
+            service=ref.service,
+            provider=ref.provider,
+            kind=ref.kind,
+            name=ref.name,
+            spec=spec,
+            tags=tags,
+            status=ResourceStatus.PROVISIONING,
+        )
+
+
+@task(name="registry: record failure", cache_policy=NO_CACHE)
+def record_failure(ref: ResourceRef, *, error: str) -> None:
+    """Mark the resource failed with `error`; a service never active becomes failed too."""
+    with registry_session() as session:
+        queries.upsert_resource(
+            session,
+            service=ref.service,
+            provider=ref.provider,
+            kind=ref.kind,
+            name=ref.name,
+            status=ResourceStatus.FAILED,
+            error=error,
+        )
+        service = queries.require_service(session, name=ref.service)
+        if service.status == ServiceStatus.PROVISIONING:
+            queries.set_service_status(session, name=ref.service, status=ServiceStatus.FAILED)
+
+
+@task(name="registry: write ownership", cache_policy=NO_CACHE)
+def record_active(
+    ref: ResourceRef,
+    *,
+    team: str,
+    owner: str,
+    external_id: str,
+    url: str | None,
+    spec: dict[str, Any],
+    tags: dict[str, str],
+) -> None:
+    """The final step: the resource active with its provider id, the service owned and active.
+
+    The accountable owner and team come from the request; the change approver, on-call
+    contact and cost watcher keep what the registry holds (team lead, owner, team lead
+    for a new service), since only service:transfer moves them.
+    """
+    with registry_session() as session:
+        queries.upsert_resource(
+            session,
+            service=ref.service,
+            provider=ref.provider,
+            kind=ref.kind,
+            name=ref.name,
+            external_id=external_id,
+            url=url,
+            spec=spec,
+            tags=tags,
+            status=ResourceStatus.ACTIVE,
+            error=None,
+        )
+        service = queries.require_service(session, name=ref.service)
+        queries.set_ownership(
+            session,
+            service=ref.service,
+            owner=owner,
+            team=team,
+            change_approver=service.change_approver.handle if service.change_approver else None,
+            oncall=service.oncall.handle if service.oncall else None,
+            cost_watcher=service.cost_watcher.handle if service.cost_watcher else None,
+        )
+        queries.set_service_status(session, name=ref.service, status=ServiceStatus.ACTIVE)
