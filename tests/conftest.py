@@ -16,6 +16,9 @@ os.environ.setdefault("PAVED_RETRY_DELAY_SCALE", "0.05")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+pytest_plugins = ["tests.servers"]
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:

@@ -10,13 +10,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from github import Auth, Github
 from prefect.testing.utilities import prefect_test_harness
+from prefect_aws.client_parameters import AwsClientParameters
+from prefect_aws.credentials import AwsCredentials
 from pydantic import SecretStr
 
-from blocks import GITHUB_BLOCK, REGISTRY_BLOCK, GitHubOrganization, RegistryDatabase
+from blocks import (
+    AWS_BLOCK,
+    GITHUB_BLOCK,
+    KAFKA_BLOCK,
+    REGISTRY_BLOCK,
+    AwsAccount,
+    GitHubOrganization,
+    KafkaCluster,
+    RegistryDatabase,
+)
 from registry.db import make_engine, migrate, session_scope
 from registry.seed import apply_seed, load_seed
 from sandbox.fake_github import FakeGitHubControl, serve_in_thread
@@ -67,6 +79,37 @@ def registry_url(tmp_path: Path) -> str:
         apply_seed(session, seed=load_seed(SEED_FILE))
     engine.dispose()
     return url
+
+
+@pytest.fixture
+def aws_account(prefect_api: None, moto_url: str) -> AwsAccount:
+    """moto, emptied, and the `paved-aws` block pointing at it."""
+    httpx.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
+    account = AwsAccount(
+        credentials=AwsCredentials(
+            aws_access_key_id="testing",
+            aws_secret_access_key=SecretStr("testing"),
+            region_name="us-east-1",
+            aws_client_parameters=AwsClientParameters(endpoint_url=moto_url),
+        )
+    )
+    account.save(AWS_BLOCK, overwrite=True)
+    return account
+
+
+@pytest.fixture
+def kafka_cluster(prefect_api: None, kafka_bootstrap: str) -> Iterator[KafkaCluster]:
+    """The Tansu broker, and the `paved-kafka` block pointing at it; topics made by the
+    test are deleted afterwards so tests stay independent."""
+    cluster = KafkaCluster(bootstrap_servers=kafka_bootstrap)
+    cluster.save(KAFKA_BLOCK, overwrite=True)
+    admin = cluster.get_admin_client()
+    before = set(admin.list_topics(timeout=10).topics)
+    yield cluster
+    made = set(admin.list_topics(timeout=10).topics) - before
+    if made:
+        for future in admin.delete_topics(sorted(made), operation_timeout=10).values():
+            future.result()
 
 
 @pytest.fixture

@@ -1,0 +1,66 @@
+"""Session-wide local servers for the tests: moto and the Tansu broker, started once.
+
+The fake GitHub runs in a thread (tests/flows/conftest.py); these two are separate
+processes, launched from the same specs `paved up` uses (sandbox/launch.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from sandbox.launch import LaunchSpec, moto, tansu
+from tests.conftest import free_port
+
+
+@contextmanager
+def running(spec: LaunchSpec) -> Iterator[None]:
+    """Run `spec`'s process until the block ends; fail clearly if it never gets healthy."""
+    process = subprocess.Popen(
+        spec.argv,
+        env={**os.environ, **spec.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + spec.startup_timeout
+        while not (probe := spec.health()).healthy:
+            if process.poll() is not None:
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"{spec.name} exited at start: {stderr[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{spec.name} not healthy after start: {probe.detail}")
+            time.sleep(0.1)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A moto server for the whole session (reset it per test with POST /moto-api/reset)."""
+    port = free_port()
+    with running(moto(host="127.0.0.1", port=port)):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Tansu broker (memory storage) for the whole session."""
+    port = free_port()
+    with running(tansu(host="127.0.0.1", port=port)):
+        yield f"127.0.0.1:{port}"
