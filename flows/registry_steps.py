@@ -16,10 +16,53 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from flows.runtime import registry_session
-from registry import queries
+from registry import policy, queries
 from registry.models import Provider, ResourceStatus, ServiceStatus
 
-__all__ = ["ResourceRef", "record_active", "record_failure", "write_ahead"]
+__all__ = [
+    "ResourceRef",
+    "ServiceContext",
+    "load_service_context",
+    "record_active",
+    "record_failure",
+    "write_ahead",
+]
+
+
+class ServiceContext(BaseModel):
+    """What a day-2 action needs to know about the existing service it acts on."""
+
+    service: str = Field(description="Service name.")
+    team: str = Field(description="Owning team's slug.")
+    owner: str = Field(description="Accountable owner's handle.")
+    cost_center: str = Field(description="Owning team's cost center.")
+    change_approver: str | None = Field(description="Who approves changes.")
+    oncall: str | None = Field(description="Who is paged.")
+    tags: dict[str, str] = Field(description="The policy tags every resource of it carries.")
+
+
+def load_service_context(*, service: str, requester: str) -> ServiceContext:
+    """The service `service`, checked: it exists and `requester` is an active member of
+    its team. Raises NotFound or NotAuthorized with a message for the developer."""
+    with registry_session() as session:
+        row = queries.require_service(session, name=service)
+        queries.require_active_member(
+            session, team=row.team.slug, handle=requester, role="requester"
+        )
+        return ServiceContext(
+            service=row.name,
+            team=row.team.slug,
+            owner=row.owner.handle,
+            cost_center=row.team.cost_center,
+            change_approver=row.change_approver.handle if row.change_approver else None,
+            oncall=row.oncall.handle if row.oncall else None,
+            tags=policy.policy_tags(
+                service=row.name,
+                team=row.team.slug,
+                owner=row.owner.handle,
+                cost_center=row.team.cost_center,
+            ),
+        )
 
 
 class ResourceRef(BaseModel):
