@@ -1,0 +1,115 @@
+"""AWS tasks, one module per group of services: storage, compute, iam, access, tagging.
+
+This module holds what they share: turning botocore failures into tasks.errors by
+class (throttling, 5xx and dropped connections are transient; everything else is
+permanent), and the policy tags in the shapes AWS APIs want.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
+
+__all__ = [
+    "NOT_FOUND_CODES",
+    "TRANSIENT_CODES",
+    "aws_errors",
+    "error_code",
+    "tag_list",
+]
+
+PROVIDER = "aws"
+
+# Error codes AWS returns while throttling or briefly failing; retrying helps.
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+
+# Codes meaning "no such thing": deletes treat them as success.
+NOT_FOUND_CODES = frozenset(
+    {
+        "NoSuchBucket",
+        "NoSuchEntity",
+        "NoSuchKey",
+        "NotFound",
+        "ResourceNotFoundException",
+        "RepositoryNotFoundException",
+        "ClusterNotFoundException",
+        "ServiceNotFoundException",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+    }
+)
+
+_TRANSPORT_ERRORS = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+)
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError ('' when the response has none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def aws_errors(operation: str, resource: str) -> Iterator[None]:
+    """Turn botocore failures into Transient or PermanentProviderError naming `resource`."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except ClientError as exc:
+        code = error_code(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+        transient = code in TRANSIENT_CODES or status >= 500
+        error_class = TransientProviderError if transient else PermanentProviderError
+        raise error_class(
+            provider=PROVIDER,
+            operation=operation,
+            resource=resource,
+            cause=f"{code or 'HTTP ' + str(status)}: {message}",
+        ) from exc
+    except _TRANSPORT_ERRORS as exc:
+        raise TransientProviderError(
+            provider=PROVIDER,
+            operation=operation,
+            resource=resource,
+            cause=f"connection failed ({type(exc).__name__})",
+        ) from exc
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """Tags as most AWS APIs want them: [{"Key": ..., "Value": ...}], sorted by key."""
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
