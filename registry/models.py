@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "AccessGrant",
+    "ActionClaim",
     "Base",
     "Dependency",
     "GrantStatus",
@@ -402,3 +403,24 @@ def _refuse_journal_delete(_mapper: object, _connection: object, entry: JournalE
         f"journal entries are append-only: entry {entry.id} of run {entry.flow_run_id!r} "
         "cannot be deleted"
     )
+
+
+class ActionClaim(Base):
+    """A claim on a name by one in-flight run, so two runs cannot make the same thing.
+
+    ``key`` is e.g. ``service:orders``; the unique constraint makes the database the
+    referee when two runs claim at once. A claim past ``expires_at`` (its run crashed) or
+    whose run has journaled its end may be taken over.
+    """
+
+    __tablename__ = "action_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(128))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"ActionClaim({self.key} by {self.holder})"

@@ -9,6 +9,7 @@ The functions live in small modules by subject and are re-exported here:
 - ``registry.links``: dependencies and access grants
 - ``registry.journal``: the append-only journal
 - ``registry.ownership``: who answers for a thing
+- ``registry.claims``: one in-flight run per thing being made
 
 All take the session first and keyword arguments after it, flush what they write and
 never commit: wrap them in ``registry.db.session_scope``.
@@ -16,6 +17,7 @@ never commit: wrap them in ``registry.db.session_scope``.
 
 from __future__ import annotations
 
+from registry.claims import claim, release
 from registry.journal import append_journal, journal_for_run, latest_journal
 from registry.links import (
     DependencyInfo,
@@ -58,6 +60,7 @@ __all__ = [
     "ResourceKey",
     "add_dependency",
     "append_journal",
+    "claim",
     "dependencies_of",
     "expire_grants",
     "find_grants",
@@ -71,6 +74,7 @@ __all__ = [
     "journal_for_run",
     "latest_journal",
     "ownership_of",
+    "release",
     "require_active_member",
     "require_active_person",
     "require_person",
