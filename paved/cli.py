@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from paved.catalog_cli import actions, run
 from paved.settings import Settings
 from paved.stack import StackError, StackStatus, stack_status, start_stack, stop_stack
 
@@ -28,6 +29,9 @@ app = typer.Typer(
 )
 
 _stderr = Console(stderr=True)
+
+app.command("actions")(actions)
+app.command("run")(run)
 
 
 def _load_settings() -> Settings:

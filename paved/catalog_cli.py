@@ -1,0 +1,150 @@
+"""`paved actions` and `paved run`: the self-serve catalog from the terminal.
+
+`paved run ACTION --param key=value ...` validates the parameters against the action's
+request model here, before anything is created, then creates the flow run through the
+action's deployment (so it runs on a worker, journaled like a run from the UI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from paved.settings import Settings
+
+__all__ = ["actions", "parse_params", "run"]
+
+_stderr = Console(stderr=True)
+# Final states: the run will not change any more.
+_FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs as a dict; a value that parses as JSON (numbers, booleans, lists,
+    objects) is taken as such, anything else as a string. Dotted keys nest: `a.b=1`."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="--param")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        target = params
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return params
+
+
+def actions(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the catalog as JSON.")] = False,
+) -> None:
+    """List the self-serve actions and their deployments."""
+    from flows.catalog import ACTIONS
+
+    rows = [
+        {
+            "action": entry.id,
+            "deployment": entry.deployment,
+            "summary": entry.summary,
+            "approval": entry.sensitive,
+            "fields": sorted(entry.request_model.model_fields),
+        }
+        for entry in ACTIONS.values()
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Paved self-serve actions", title_justify="left")
+    for column in ("action", "deployment", "approval", "summary"):
+        table.add_column(column, overflow="fold")
+    for entry in ACTIONS.values():
+        table.add_row(
+            entry.id, entry.deployment, "may pause" if entry.sensitive else "", entry.summary
+        )
+    Console().print(table)
+
+
+def run(
+    action_id: Annotated[
+        str, typer.Argument(metavar="ACTION", help="An action id, e.g. service:create.")
+    ],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="A request field as key=value (JSON values allowed)."),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a final state.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    timeout: Annotated[
+        float, typer.Option(help="With --wait: give up after this many seconds (exit 1).")
+    ] = 3600,
+) -> None:
+    """Validate a request and run ACTION through its deployment; with --wait, exit 0 only
+    when the run Completed."""
+    settings = Settings()
+    # The flows import Prefect, which reads its settings (and makes its home) on import.
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(settings.prefect_env())
+    from flows.catalog import action
+
+    try:
+        entry = action(action_id)
+    except KeyError as exc:
+        _stderr.print(Text(f"✗ {exc.args[0]}", style="red"))
+        raise typer.Exit(2) from exc
+    try:
+        request = entry.request_model.model_validate(parse_params(param or []))
+    except ValidationError as exc:
+        _stderr.print(Text(f"✗ invalid request for {action_id}:", style="red"))
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "request"
+            _stderr.print(Text(f"  {where}: {error['msg']}"), soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    flow_run = run_deployment(
+        entry.deployment, parameters={"request": request.model_dump(mode="json")}, timeout=0
+    )
+    url = f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}"  # type: ignore[union-attr]
+    state_type, state_name = "SCHEDULED", "Scheduled"
+    if wait:
+        deadline = time.monotonic() + timeout
+        with get_client(sync_client=True) as client:
+            while True:
+                current = client.read_flow_run(flow_run.id)  # type: ignore[union-attr]
+                if current.state is not None:
+                    state_type = current.state.type.value
+                    state_name = current.state.name or state_type.title()
+                if state_type in _FINAL or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+    outcome = {
+        "action": action_id,
+        "flow_run_id": str(flow_run.id),  # type: ignore[union-attr]
+        "name": flow_run.name,  # type: ignore[union-attr]
+        "state": state_name,
+        "url": url,
+    }
+    if as_json:
+        typer.echo(json.dumps(outcome, indent=2))
+    else:
+        style = {"COMPLETED": "green", "FAILED": "red", "CRASHED": "red"}.get(state_type, "")
+        Console().print(
+            Text(f"{action_id} {outcome['name']}: {state_name}", style=style), soft_wrap=True
+        )
+        Console().print(Text(f"  {url}"), soft_wrap=True)
+    if wait and state_type != "COMPLETED":
+        raise typer.Exit(1)

@@ -1,0 +1,86 @@
+"""`paved actions` / `paved run` parameter handling, and the catalog against prefect.yaml."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from flows.catalog import ACTIONS
+from paved.catalog_cli import parse_params
+from paved.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_params_parse_json_values_and_nest_dotted_keys() -> None:
+    params = parse_params(
+        ["name=orders", "desired_count=2", "private=false", "topics=[1,2]", "a.b=x", "note=a=b"]
+    )
+    assert params == {
+        "name": "orders",
+        "desired_count": 2,
+        "private": False,
+        "topics": [1, 2],
+        "a": {"b": "x"},
+        "note": "a=b",
+    }
+
+
+def test_a_param_without_equals_is_refused() -> None:
+    with pytest.raises(typer.BadParameter, match="key=value"):
+        parse_params(["name"])
+
+
+def test_run_refuses_an_invalid_request_before_creating_anything(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["run", "github:repo:create", "--param", "name=Bad_Name", "--param", "team=platform"],
+        env={"PAVED_HOME": str(tmp_path / "home")},
+    )
+    assert result.exit_code == 2
+    assert "repository name 'Bad_Name' is not allowed" in result.output
+    assert "owner: Field required" in result.output
+
+
+def test_run_refuses_an_unknown_action(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["run", "github:repo:delete"], env={"PAVED_HOME": str(tmp_path / "home")}
+    )
+    assert result.exit_code == 2
+    assert "github:repo:create" in result.output
+
+
+def test_actions_lists_every_action_with_its_deployment() -> None:
+    result = CliRunner().invoke(app, ["actions", "--json"])
+    assert result.exit_code == 0
+    listed = {row["action"]: row["deployment"] for row in json.loads(result.output)}
+    assert listed == {entry.id: entry.deployment for entry in ACTIONS.values()}
+
+
+def test_every_action_has_its_deployment_in_prefect_yaml() -> None:
+    deployments = {
+        entry["name"]: entry
+        for entry in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    }
+    for entry in ACTIONS.values():
+        assert entry.id in deployments, f"{entry.id} has no deployment in prefect.yaml"
+        path, _, function = deployments[entry.id]["entrypoint"].partition(":")
+        assert function == entry.flow.fn.__name__
+        assert (ROOT / path).is_file()
+        assert f"action:{entry.id}" in deployments[entry.id]["tags"]
+
+
+@pytest.mark.parametrize("entry", ACTIONS.values(), ids=ACTIONS.keys())
+def test_every_request_model_is_strict_and_described(entry: object) -> None:
+    from flows.catalog import Action
+
+    assert isinstance(entry, Action)
+    schema = entry.request_model.model_json_schema()
+    assert schema.get("additionalProperties") is False
+    for name, field in schema["properties"].items():
+        assert field.get("description"), f"{entry.id}: field {name} has no description"
