@@ -54,8 +54,12 @@ lint: venv-test
 test: venv-test node postgres lint
 	$(BIN)/python -m pytest
 
+# Figures, not assertions: the stack is started (idempotent), then the benchmark scripts
+# print what they measure. BURST sets how many service:create run at once.
+BURST ?= 50
 bench: venv-test
-	@echo "no benchmark yet: issue 3 adds make bench"
+	$(BIN)/paved up
+	$(BIN)/python -m tests.perf.bench_service_create --burst $(BURST)
 
 clean: down
 	rm -rf $(VENV) .paved node_modules .cache

@@ -1,14 +1,24 @@
-"""The AWS account Paved provisions into, built on prefect-aws's AwsCredentials."""
+"""The AWS account Paved provisions into, built on prefect-aws's AwsCredentials.
+
+`CLIENT_HOOKS` is the seam for tests and instrumentation: every callable in it is given
+each new boto3 client `get_client` builds, before the client is returned, so a test can
+register botocore event handlers (e.g. `before-send.sqs.CreateQueue` answering a
+throttling error) or a tracer can count calls, without monkeypatching boto3.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect.blocks.core import Block
 from prefect_aws.credentials import AwsCredentials
 from pydantic import Field
 
-__all__ = ["AwsAccount"]
+__all__ = ["CLIENT_HOOKS", "AwsAccount"]
+
+# Applied in order to every client `AwsAccount.get_client` builds; see the module docstring.
+CLIENT_HOOKS: list[Callable[[Any], None]] = []
 
 
 class AwsAccount(Block):
@@ -42,6 +52,14 @@ s3 = aws_account.get_client("s3")
     ecs_cluster: str = Field(
         default="paved-shared", description="Shared ECS cluster that services run in."
     )
+    subnets: list[str] = Field(
+        default_factory=list,
+        description="Subnet ids services run in; empty means the default VPC's subnets.",
+    )
+    security_groups: list[str] = Field(
+        default_factory=list,
+        description="Security group ids of services; empty means the VPC's default group.",
+    )
     max_attempts: int = Field(
         default=3,
         ge=1,
@@ -54,8 +72,19 @@ s3 = aws_account.get_client("s3")
         """The region clients talk to (from the credentials, else the first allowed one)."""
         return self.credentials.region_name or self.allowed_regions[0]
 
+    def in_region(self, region: str) -> AwsAccount:
+        """This account with clients talking to `region` (one of `allowed_regions`)."""
+        if region not in self.allowed_regions:
+            allowed = ", ".join(self.allowed_regions)
+            raise ValueError(f"region {region!r} is not allowed; choose one of: {allowed}")
+        credentials = self.credentials.model_copy(update={"region_name": region})
+        return self.model_copy(update={"credentials": credentials})
+
     def get_client(self, service: str) -> Any:
-        """Build a boto3 client for `service` in this account's region."""
+        """Build a boto3 client for `service` in this account's region.
+
+        Every callable in `CLIENT_HOOKS` is applied to the new client first.
+        """
         from botocore.config import Config
 
         session = self.credentials.get_boto3_session()
@@ -64,4 +93,7 @@ s3 = aws_account.get_client("s3")
         params["config"] = Config(
             retries={"total_max_attempts": self.max_attempts, "mode": "standard"}
         )
-        return session.client(service, **params)
+        client = session.client(service, **params)
+        for hook in CLIENT_HOOKS:
+            hook(client)
+        return client

@@ -13,8 +13,16 @@ from typing import Any
 
 from prefect import Flow
 
+from flows.access_grant import AccessGrantRequest, AccessRevokeRequest, access_grant, access_revoke
 from flows.action_request import PavedRequest
+from flows.aws_compute_create import ComputeCreateRequest, aws_compute_create
+from flows.aws_storage_create import StorageCreateRequest, aws_storage_create
+from flows.github_pipeline_create import PipelineCreateRequest, github_pipeline_create
 from flows.github_repo_create import RepoCreateRequest, github_repo_create
+from flows.kafka_topics_create import TopicsCreateRequest, kafka_topics_create
+from flows.service_create import ServiceCreateRequest, service_create
+from flows.service_decommission import DecommissionRequest, service_decommission
+from flows.service_transfer import TransferRequest, service_transfer
 
 __all__ = ["ACTIONS", "Action", "action"]
 
@@ -44,6 +52,62 @@ ACTIONS: dict[str, Action] = {
             flow=github_repo_create,
             request_model=RepoCreateRequest,
             summary="A repository from the golden-path template, owned and protected.",
+        ),
+        Action(
+            id="github:pipeline:create",
+            flow=github_pipeline_create,
+            request_model=PipelineCreateRequest,
+            summary="CI/CD: workflows, staging and production environments, an OIDC deploy role.",
+        ),
+        Action(
+            id="aws:compute:create",
+            flow=aws_compute_create,
+            request_model=ComputeCreateRequest,
+            summary="ECR repository and an ECS Fargate service in the shared cluster.",
+        ),
+        Action(
+            id="aws:storage:create",
+            flow=aws_storage_create,
+            request_model=StorageCreateRequest,
+            summary="S3 bucket, SQS queue with a dead-letter queue, DynamoDB table.",
+        ),
+        Action(
+            id="kafka:topics:create",
+            flow=kafka_topics_create,
+            request_model=TopicsCreateRequest,
+            summary="Kafka topics: a compacted state store and event logs.",
+        ),
+        Action(
+            id="access:grant",
+            flow=access_grant,
+            request_model=AccessGrantRequest,
+            summary="GitHub team or repository access, an AWS IAM policy, or a Kafka ACL.",
+            sensitive=True,
+        ),
+        Action(
+            id="access:revoke",
+            flow=access_revoke,
+            request_model=AccessRevokeRequest,
+            summary="Take a grant back.",
+        ),
+        Action(
+            id="service:create",
+            flow=service_create,
+            request_model=ServiceCreateRequest,
+            summary="The golden path: repository, pipeline, compute, storage, topics, owner.",
+        ),
+        Action(
+            id="service:transfer",
+            flow=service_transfer,
+            request_model=TransferRequest,
+            summary="A new accountable owner and/or team: tags, CODEOWNERS, permissions.",
+        ),
+        Action(
+            id="service:decommission",
+            flow=service_decommission,
+            request_model=DecommissionRequest,
+            summary="After approval, remove a service's resources; history kept, retired.",
+            sensitive=True,
         ),
     )
 }

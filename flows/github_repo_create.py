@@ -88,7 +88,8 @@ class RepoCreateResult(BaseModel):
     dry_run: bool = Field(description="True when nothing was touched.")
 
 
-def _codeowners(organization: str, team: str) -> str:
+def codeowners_file(organization: str, team: str) -> str:
+    """The CODEOWNERS file naming `team` as owner of everything in the repository."""
     template = resources.files("flows").joinpath("templates/CODEOWNERS").read_text()
     return template.format(organization=organization, team=team)
 
@@ -227,7 +228,7 @@ def _provision(
         github,
         full_name=full_name,
         path="CODEOWNERS",
-        content=_codeowners(github.organization, request.team),
+        content=codeowners_file(github.organization, request.team),
         branch=repo.default_branch,
         message=f"Paved: {request.team} owns {request.name}",
     ):

@@ -8,12 +8,13 @@ An action flow body reads:
 `journaled` tags the flow run so SREs can filter the Prefect UI by action, team, service
 and requester, and appends a journal row when the run starts and another when it ends
 (Completed or Failed, with the error), so the registry keeps the history after Prefect
-prunes its runs.
+prunes its runs. A failed run notifies its requester and the service's on-call contact
+(flows.notify_failure).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,15 @@ from flows.action_request import PavedRequest, redacted
 from registry import queries
 from registry.db import make_engine, session_scope
 
-__all__ = ["JournalContext", "journaled", "registry_session", "run_tags"]
+__all__ = [
+    "JournalContext",
+    "journaled",
+    "owning_team",
+    "registry_session",
+    "request_field",
+    "run_tags",
+    "service_run_name",
+]
 
 
 def run_tags(*, action: str, team: str, service: str, requester: str) -> list[str]:
@@ -52,6 +61,40 @@ def registry_session() -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+def request_field(name: str) -> str:
+    """Field `name` of the current run's `request` parameter (a dict before validation,
+    a model after), or `?`; for run names, which must never fail a run."""
+    from prefect.runtime import flow_run
+
+    request = flow_run.parameters.get("request", {})
+    value = request.get(name) if isinstance(request, dict) else getattr(request, name, None)
+    return "?" if value is None else str(value)
+
+
+def service_run_name(verb: str) -> Callable[[], str]:
+    """A `flow_run_name` for an action on an existing service: `<verb>/<team>/<service>`,
+    the team read from the registry (`unknown` when it has no such service: validation
+    then fails the run with the reason)."""
+
+    def name() -> str:
+        service = request_field("service")
+        try:
+            team = owning_team(service)
+        except Exception:  # a run name must never fail the run
+            team = "unknown"
+        return f"{verb}/{team}/{service}"
+
+    return name
+
+
+def owning_team(service: str) -> str:
+    """The slug of the team owning `service`, or `unknown` when the registry has no such
+    service (for run names and journal rows written before validation says why)."""
+    with registry_session() as session:
+        row = queries.get_service(session, name=service)
+        return row.team.slug if row is not None else "unknown"
 
 
 @dataclass(frozen=True)
@@ -106,6 +149,18 @@ def journaled(
         yield JournalContext(flow_run_id=flow_run_id, flow_run_name=flow_run_name, action=action)
     except BaseException as exc:
         _journal_end(entry, state="Failed", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, Exception):
+            # Imported here: flows.notify_failure builds on this module.
+            from flows.notify_failure import notify_run_failure
+
+            notify_run_failure(
+                action=action,
+                flow_run_id=flow_run_id,
+                flow_run_name=flow_run_name,
+                requester=request.requester,
+                service=service,
+                error=exc,
+            )
         raise
     _journal_end(entry, state="Completed", error=None)
 

@@ -35,9 +35,17 @@ from blocks import (
 )
 from paved.settings import Settings
 from registry.db import make_engine, migrate, session_scope
+from registry.queries import set_notify_channel
 from registry.seed import SeedData, apply_seed, load_seed
+from tasks.notify import save_webhook_channel
 
-__all__ = ["DEMO_DEPLOYMENT", "DemoRun", "bootstrap", "demo_request"]
+__all__ = [
+    "DEMO_DEPLOYMENT",
+    "DemoRun",
+    "bootstrap",
+    "demo_request",
+    "save_notification_blocks",
+]
 
 DEMO_DEPLOYMENT = "github-repo-create/github:repo:create"
 # The fake GitHub accepts any token; a real organization's token is saved by hand.
@@ -80,6 +88,7 @@ def bootstrap(settings: Settings, *, run_demo: bool = True) -> DemoRun | None:
         engine.dispose()
     with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
         save_blocks(settings, seed)
+        save_notification_blocks(settings, seed)
         ensure_work_pool(settings.work_pool)
         deploy(settings)
         return run_demo_request(settings, seed) if run_demo else None
@@ -107,6 +116,23 @@ def save_blocks(settings: Settings, seed: SeedData) -> None:
     ).save(AWS_BLOCK, overwrite=True)
     KafkaCluster(bootstrap_servers=settings.kafka_bootstrap).save(KAFKA_BLOCK, overwrite=True)
     RegistryDatabase(url=SecretStr(settings.registry_url)).save(REGISTRY_BLOCK, overwrite=True)
+
+
+def save_notification_blocks(settings: Settings, seed: SeedData) -> dict[str, str]:
+    """Give each seeded person a webhook channel on the local sink, in Prefect and in the
+    registry (`notify-<handle>` posting to <sink>/hooks/<handle>); returns the channels."""
+    channels = {
+        handle: save_webhook_channel(handle=handle, url=settings.notify_hook_url(handle))
+        for handle in (person.handle.lower() for person in seed.people)
+    }
+    engine = make_engine(settings.registry_url)
+    try:
+        with session_scope(engine) as session:
+            for handle, channel in channels.items():
+                set_notify_channel(session, handle=handle, channel=channel)
+    finally:
+        engine.dispose()
+    return channels
 
 
 def ensure_work_pool(name: str) -> None:

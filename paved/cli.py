@@ -198,3 +198,9 @@ def who_owns(
     for role, who in rows.items():
         table.add_row(role, Text(who))
     Console().print(table)
+
+
+# `paved notifications` lives in paved/notifications.py: the local stack's inbox.
+from paved.notifications import notifications as _notifications  # noqa: E402
+
+app.command("notifications")(_notifications)

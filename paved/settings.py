@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     github_port: int = Field(default=4280, ge=1, le=65535, description="Fake GitHub REST API.")
     aws_port: int = Field(default=4566, ge=1, le=65535, description="moto server (all AWS APIs).")
     kafka_port: int = Field(default=9092, ge=1, le=65535, description="Tansu Kafka broker.")
+    notify_port: int = Field(
+        default=4290, ge=1, le=65535, description="Webhook sink that records notifications."
+    )
     work_pool: str = Field(
         default="paved-local", min_length=1, description="Prefect process work pool to serve."
     )
@@ -85,6 +88,15 @@ class Settings(BaseSettings):
         return f"{self.host}:{self.kafka_port}"
 
     @property
+    def notify_url(self) -> str:
+        """The webhook sink: notification blocks post to <notify_url>/hooks/<handle>."""
+        return f"http://{self.host}:{self.notify_port}"
+
+    def notify_hook_url(self, handle: str) -> str:
+        """Where the notification block of `handle` posts."""
+        return f"{self.notify_url}/hooks/{handle}"
+
+    @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"
 
@@ -110,6 +122,8 @@ class Settings(BaseSettings):
             "PREFECT_HOME": str(self.prefect_home),
             "PREFECT_API_URL": self.prefect_api_url,
             "PREFECT_UI_API_URL": self.prefect_api_url,
+            # Failure notices link to the run in the UI.
+            "PREFECT_UI_URL": self.prefect_ui_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": (

@@ -4,6 +4,7 @@
     github     Paved's fake GitHub (sandbox.fake_github)    GET /_fake/health -> 200
     aws        moto server                                  GET /moto-api/ -> 200
     kafka      Tansu broker, in memory                      TCP connect
+    notify     webhook sink (sandbox.webhook_sink)          GET /_sink/health -> 200
     prefect    prefect server start, SQLite in <home>      GET /api/health -> 200
     worker     prefect worker, process pool                 online in Prefect, heartbeat
                                                             from this very process
@@ -51,10 +52,10 @@ __all__ = [
 ]
 
 WORKER_NAME = "paved-local-worker"
-COMPONENTS = ("github", "aws", "kafka", "prefect", "worker", "registry")
+COMPONENTS = ("github", "aws", "kafka", "notify", "prefect", "worker", "registry")
 """Every component, in start order."""
-_STOP_ORDER = ("worker", "prefect", "kafka", "aws", "github")
-_STATUS_ORDER = ("prefect", "worker", "github", "aws", "kafka", "registry")
+_STOP_ORDER = ("worker", "prefect", "notify", "kafka", "aws", "github")
+_STATUS_ORDER = ("prefect", "worker", "github", "aws", "kafka", "notify", "registry")
 
 Progress = Callable[[str, str], None]
 """Told (component, message) while the stack starts: "starting" before each component,
@@ -173,6 +174,10 @@ def managed_processes(settings: Settings) -> dict[str, ManagedProcess]:
         ),
         (launch.moto(host=settings.host, port=settings.aws_port, cwd=cwd), "PAVED_AWS_PORT"),
         (launch.tansu(host=settings.host, port=settings.kafka_port, cwd=cwd), "PAVED_KAFKA_PORT"),
+        (
+            launch.webhook_sink(host=settings.host, port=settings.notify_port, cwd=cwd),
+            "PAVED_NOTIFY_PORT",
+        ),
         (_prefect_spec(settings), "PAVED_PREFECT_PORT"),
         (_worker_spec(settings), None),
     )
@@ -190,6 +195,7 @@ def _urls(settings: Settings) -> dict[str, dict[str, str]]:
         "github": {"url": settings.github_url},
         "aws": {"url": settings.aws_endpoint_url},
         "kafka": {"url": settings.kafka_bootstrap},
+        "notify": {"url": settings.notify_url},
         "registry": {"url": settings.registry_url},
     }
 

@@ -9,6 +9,7 @@ The functions live in small modules by subject and are re-exported here:
 - ``registry.links``: dependencies and access grants
 - ``registry.journal``: the append-only journal
 - ``registry.ownership``: who answers for a thing
+- ``registry.notify``: where each person is notified
 - ``registry.claims``: one in-flight run per thing being made
 
 All take the session first and keyword arguments after it, flush what they write and
@@ -29,6 +30,7 @@ from registry.links import (
     grant_access,
     revoke_access,
 )
+from registry.notify import notify_channels, set_notify_channel
 from registry.ownership import MATCHED_BY, Ownership, ownership_of
 from registry.people import (
     get_person,
@@ -73,6 +75,7 @@ __all__ = [
     "grant_access",
     "journal_for_run",
     "latest_journal",
+    "notify_channels",
     "ownership_of",
     "release",
     "require_active_member",
@@ -82,6 +85,7 @@ __all__ = [
     "require_team",
     "revoke_access",
     "service_loader_options",
+    "set_notify_channel",
     "set_ownership",
     "set_service_status",
     "team_members",

@@ -9,6 +9,7 @@ provider SDK, so checking the stack needs neither boto3 nor confluent-kafka.
     github     python -m sandbox.fake_github ...              GET /_fake/health -> 200
     aws        moto_server -H HOST -p PORT                    GET /moto-api/ -> 200
     kafka      tansu broker --listener-url tcp://HOST:PORT    a TCP connect succeeds
+    notify     python -m sandbox.webhook_sink ...             GET /_sink/health -> 200
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "tansu_binary",
     "tcp_probe",
     "venv_script",
+    "webhook_sink",
 ]
 
 DEFAULT_SEED_FILE = Path(__file__).with_name("seed.yaml")
@@ -180,6 +182,21 @@ def tansu(*, host: str, port: int, cwd: Path | None = None) -> LaunchSpec:
         health=lambda: tcp_probe(host, port),
         port=port,
         host=host,
+        cwd=cwd,
+        startup_timeout=15.0,
+    )
+
+
+def webhook_sink(*, host: str, port: int, cwd: Path | None = None) -> LaunchSpec:
+    """The webhook sink that records every notification Paved sends (sandbox.webhook_sink)."""
+    base_url = f"http://{host}:{port}"
+    return LaunchSpec(
+        name="notify",
+        argv=(sys.executable, "-m", "sandbox.webhook_sink", "--host", host, "--port", str(port)),
+        health=lambda: http_probe(f"{base_url}/_sink/health"),
+        port=port,
+        host=host,
+        env={"PYTHONUNBUFFERED": "1"},
         cwd=cwd,
         startup_timeout=15.0,
     )

@@ -284,3 +284,116 @@ def _highest(permissions: object) -> str | None:
         if getattr(permissions, name, False):
             return name
     return None
+
+
+# -- deployment environments ------------------------------------------------------------------
+
+
+class EnvironmentSpec(BaseModel):
+    """A deployment environment as Paved wants it."""
+
+    name: str = Field(description="Environment name, e.g. production.")
+    reviewer_teams: list[str] = Field(
+        default_factory=list, description="Slugs of teams whose approval a deploy needs."
+    )
+    reviewer_users: list[str] = Field(
+        default_factory=list, description="Logins of people whose approval a deploy needs."
+    )
+    wait_timer: int = Field(default=0, ge=0, le=43_200, description="Minutes to wait first.")
+    prevent_self_review: bool = Field(
+        default=False, description="Whether whoever started the deploy may not approve it."
+    )
+    protected_branches_only: bool = Field(
+        default=False, description="Whether only protected branches may deploy to it."
+    )
+
+    def model_post_init(self, __context: object) -> None:
+        """GitHub lists at most six reviewers per environment."""
+        if len(self.reviewer_teams) + len(self.reviewer_users) > 6:
+            raise ValueError(f"environment {self.name}: GitHub allows at most 6 reviewers")
+
+
+def _current_environment(repo: Repository, name: str) -> object | None:
+    try:
+        environment = repo.get_environment(name)
+        environment.protection_rules  # noqa: B018 - completes the lazy object: 404 here
+    except UnknownObjectException:
+        return None
+    return environment
+
+
+def _environment_matches(
+    environment: object, wanted: EnvironmentSpec, ids: set[tuple[str, int]]
+) -> bool:
+    from github.Environment import Environment
+
+    assert isinstance(environment, Environment)
+    reviewers: set[tuple[str, int]] = set()
+    wait_timer = 0
+    prevent_self_review = False
+    for rule in environment.protection_rules or []:
+        if rule.type == "required_reviewers":
+            reviewers = {(reviewer.type, reviewer.reviewer.id) for reviewer in rule.reviewers}
+            prevent_self_review = bool(rule.prevent_self_review)
+        elif rule.type == "wait_timer":
+            wait_timer = rule.wait_timer
+    policy = environment.deployment_branch_policy
+    protected_only = policy is not None and bool(policy.protected_branches)
+    return (
+        reviewers == ids
+        and wait_timer == wanted.wait_timer
+        and (prevent_self_review == wanted.prevent_self_review or not ids)
+        and protected_only == wanted.protected_branches_only
+        and (policy is None or not policy.custom_branch_policies)
+    )
+
+
+@task(name="github: ensure environment", **PROVIDER_TASK_OPTIONS)
+def ensure_environment(block: GitHubOrganization, *, full_name: str, spec: EnvironmentSpec) -> bool:
+    """Make deployment environment `spec.name` of the repository exactly `spec` (reviewers,
+    wait timer, branch policy); returns True when it created or changed it."""
+    from github.EnvironmentDeploymentBranchPolicy import EnvironmentDeploymentBranchPolicyParams
+    from github.EnvironmentProtectionRuleReviewer import ReviewerParams
+
+    operation = f"ensure environment {spec.name}"
+    with github_errors(operation, full_name), _github(block) as client:
+        org = client.get_organization(block.organization)
+        ids = {("Team", org.get_team_by_slug(slug).id) for slug in spec.reviewer_teams}
+        ids |= {("User", client.get_user(login).id) for login in spec.reviewer_users}
+        repo = client.get_repo(full_name)
+        current = _current_environment(repo, spec.name)
+        if current is not None and _environment_matches(current, spec, ids):
+            return False
+        # Teams first, then people, each in the order given: GitHub shows them so.
+        ordered = [("Team", org.get_team_by_slug(slug).id) for slug in spec.reviewer_teams] + [
+            ("User", client.get_user(login).id) for login in spec.reviewer_users
+        ]
+        repo.create_environment(
+            spec.name,
+            wait_timer=spec.wait_timer,
+            reviewers=[ReviewerParams(kind, reviewer_id) for kind, reviewer_id in ordered],
+            prevent_self_review=spec.prevent_self_review,
+            deployment_branch_policy=(
+                EnvironmentDeploymentBranchPolicyParams(protected_branches=True)
+                if spec.protected_branches_only
+                else None
+            ),
+        )
+        get_run_logger().info(
+            "%s environment %s of %s", "Updated" if current else "Created", spec.name, full_name
+        )
+        return True
+
+
+@task(name="github: delete environment", **PROVIDER_TASK_OPTIONS)
+def delete_environment(block: GitHubOrganization, *, full_name: str, name: str) -> bool:
+    """Delete deployment environment `name`; False when there was none."""
+    with github_errors(f"delete environment {name}", full_name), _github(block) as client:
+        try:
+            client.get_repo(full_name).delete_environment(name)
+        except UnknownObjectException:
+            return False
+        return True
+
+
+__all__ += ["EnvironmentSpec", "delete_environment", "ensure_environment"]

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox.fake_github import api_orgs, api_repos, seam
+from sandbox.fake_github import api_access, api_orgs, api_repos, seam
 from sandbox.fake_github.errors import GENERIC_DOCS_URL, GitHubError, NotFound, ValidationFailed
 from sandbox.fake_github.faults import TRANSPORT_SCOPE_KEY, FaultMiddleware, FaultPlan
 from sandbox.fake_github.journal import SEAM_PREFIX, JournalMiddleware, RequestJournal
@@ -81,7 +81,7 @@ def create_app(state: GitHubState | None = None) -> FastAPI:
     app.state.github = state
     app.state.faults = FaultPlan()
     app.state.journal = RequestJournal()
-    for module in (seam, api_orgs, api_repos):
+    for module in (seam, api_orgs, api_repos, api_access):
         # The routes themselves, not include_router(): recent FastAPI keeps included routers
         # as opaque entries, and the contract tests sweep `app.routes` for every operation.
         app.router.routes.extend(module.router.routes)

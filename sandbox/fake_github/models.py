@@ -109,8 +109,30 @@ class Team:
 
 
 @dataclass
+class Environment:
+    """A deployment environment of a repository and its protection rules.
+
+    `reviewers` are ("Team" | "User", id) pairs; `branch_policy` is
+    (protected_branches, custom_branch_policies), or None when every branch may deploy.
+    `rule_ids` keeps one stable id per protection rule type, as GitHub does.
+    """
+
+    id: int
+    name: str
+    created_at: str
+    updated_at: str
+    wait_timer: int = 0
+    prevent_self_review: bool = False
+    reviewers: list[tuple[str, int]] = field(default_factory=list)
+    branch_policy: tuple[bool, bool] | None = None
+    rule_ids: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class Repository:
-    """A repository: settings, branches (name -> head commit sha), protections and topics."""
+    """A repository: settings, branches (name -> head commit sha), protections, topics,
+    deployment environments (by lowercased name) and direct collaborators (login ->
+    permission)."""
 
     id: int
     owner: str
@@ -129,6 +151,8 @@ class Repository:
     protections: dict[str, BranchProtection] = field(default_factory=dict)
     topics: list[str] = field(default_factory=list)
     template_id: int | None = None
+    environments: dict[str, Environment] = field(default_factory=dict)
+    collaborators: dict[str, str] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:

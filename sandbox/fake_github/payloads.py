@@ -272,3 +272,38 @@ class UpdateTeamRepository(Payload):
     """`PUT /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}` (GitHub's default is push)."""
 
     permission: str = "push"
+
+
+class AddCollaborator(Payload):
+    """`PUT /repos/{owner}/{repo}/collaborators/{username}` (GitHub's default is push)."""
+
+    permission: str = "push"
+
+
+class EnvironmentReviewer(Payload):
+    """A required reviewer of an environment: a team or a user, by id."""
+
+    type: Literal["User", "Team"]
+    id: int
+
+
+class DeploymentBranchPolicy(Payload):
+    """Which branches may deploy to an environment (exactly one of the two is true)."""
+
+    protected_branches: bool
+    custom_branch_policies: bool
+
+
+class PutEnvironment(Payload):
+    """`PUT /repos/{owner}/{repo}/environments/{environment_name}`: only the fields sent
+    change; a null clears the field (no reviewers, every branch may deploy)."""
+
+    wait_timer: int | None = None
+    prevent_self_review: bool | None = None
+    reviewers: list[EnvironmentReviewer] | None = None
+    deployment_branch_policy: DeploymentBranchPolicy | None = None
+
+    def changes(self) -> dict[str, object]:
+        """The fields the caller sent, as plain values."""
+        dumped = self.model_dump()
+        return {key: dumped[key] for key in self.model_fields_set}

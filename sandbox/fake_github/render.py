@@ -9,10 +9,12 @@ responses; the contract tests hold both against what this module produces.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from sandbox.fake_github.models import (
     ORGANIZATION,
     ROLE_NAMES,
+    Environment,
     Organization,
     Repository,
     Team,
@@ -140,7 +142,7 @@ def organization(state: GitHubState, org: Organization, base: str) -> JSON:
         "disk_usage": 0,
         "collaborators": 0,
         "billing_email": f"{org.login.lower()}@users.noreply.github.com",
-        "default_repository_permission": "read",
+        "default_repository_permission": "none",
         "members_can_create_repositories": False,
         "two_factor_requirement_enabled": True,
         "members_allowed_repository_creation_type": "none",
@@ -351,3 +353,106 @@ def membership(state: GitHubState, team_: Team, login: str, role: str, base: str
         "role": role,
         "state": "active",
     }
+
+
+# -- collaborators --------------------------------------------------------------------------
+
+# The older permission names GitHub still answers in `permission` (role_name is the new one).
+LEGACY_PERMISSIONS = {
+    "admin": "admin",
+    "maintain": "write",
+    "push": "write",
+    "triage": "read",
+    "pull": "read",
+}
+
+
+def collaborator(user: User, permission: str | None, base: str) -> JSON:
+    """GitHub's `collaborator`: a user with their permissions on a repository."""
+    flags = (
+        permission_flags(permission)
+        if permission is not None
+        else dict.fromkeys(("admin", "maintain", "push", "triage", "pull"), False)
+    )
+    return {
+        **simple_user(user, base),
+        "name": user.name,
+        "email": user.email,
+        "permissions": flags,
+        "role_name": ROLE_NAMES[permission] if permission is not None else "none",
+    }
+
+
+def collaborator_permission(user: User, permission: str | None, base: str) -> JSON:
+    """`GET .../collaborators/{username}/permission`: `repository-collaborator-permission`
+    (`none` for a person without access)."""
+    return {
+        "permission": LEGACY_PERMISSIONS[permission] if permission is not None else "none",
+        "role_name": ROLE_NAMES[permission] if permission is not None else "none",
+        "user": collaborator(user, permission, base),
+    }
+
+
+# -- environments ---------------------------------------------------------------------------
+
+
+def environment(state: GitHubState, repo: Repository, env: Environment, base: str) -> JSON:
+    """GitHub's `environment`, its protection rules in GitHub's order (branch policy,
+    required reviewers, wait timer), each reviewer as the user or team it is."""
+    with state.lock:
+        api = f"{base}/repos/{repo.full_name}/environments/{quote(env.name, safe='')}"
+        rules: list[JSON] = []
+        if env.branch_policy is not None:
+            rule_id = env.rule_ids["branch_policy"]
+            rules.append(
+                {"id": rule_id, "node_id": node_id("GA", rule_id), "type": "branch_policy"}
+            )
+        if env.reviewers:
+            rule_id = env.rule_ids["required_reviewers"]
+            rules.append(
+                {
+                    "id": rule_id,
+                    "node_id": node_id("GA", rule_id),
+                    "prevent_self_review": env.prevent_self_review,
+                    "type": "required_reviewers",
+                    "reviewers": [
+                        {"type": kind, "reviewer": _reviewer(state, kind, reviewer_id, base)}
+                        for kind, reviewer_id in env.reviewers
+                    ],
+                }
+            )
+        if env.wait_timer:
+            rule_id = env.rule_ids["wait_timer"]
+            rules.append(
+                {
+                    "id": rule_id,
+                    "node_id": node_id("GA", rule_id),
+                    "type": "wait_timer",
+                    "wait_timer": env.wait_timer,
+                }
+            )
+        policy = env.branch_policy
+        return {
+            "id": env.id,
+            "node_id": node_id("EN", env.id),
+            "name": env.name,
+            "url": api,
+            "html_url": (
+                f"{base}/{repo.full_name}/deployments/activity_log"
+                f"?environments_filter={quote(env.name, safe='')}"
+            ),
+            "created_at": env.created_at,
+            "updated_at": env.updated_at,
+            "protection_rules": rules,
+            "deployment_branch_policy": None
+            if policy is None
+            else {"protected_branches": policy[0], "custom_branch_policies": policy[1]},
+        }
+
+
+def _reviewer(state: GitHubState, kind: str, reviewer_id: int, base: str) -> JSON:
+    if kind == "Team":
+        return team(state, state.team_by_id(reviewer_id), base)
+    user = state.user_by_id(reviewer_id)
+    assert user is not None, "reviewers are checked when the environment is written"
+    return simple_user(user, base)

@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sandbox.fake_github.access import AccessRules
 from sandbox.fake_github.contents import ContentRules
 from sandbox.fake_github.errors import Forbidden, ValidationFailed, field_error
 from sandbox.fake_github.models import (
     REPOSITORY_SETTING_DEFAULTS,
+    Environment,
     Organization,
     Repository,
     Team,
@@ -35,7 +37,7 @@ __all__ = ["BOT_LOGIN", "GitHubState"]
 MAX_REPOSITORY_NAME = 100
 
 
-class GitHubState(ContentRules, TeamRules):
+class GitHubState(ContentRules, TeamRules, AccessRules):
     """Everything the fake GitHub knows; reset to its seed on demand."""
 
     def __init__(self, seed: Mapping[str, Any] | None = None) -> None:
@@ -346,6 +348,26 @@ class GitHubState(ContentRules, TeamRules):
 
     # -- debugging -------------------------------------------------------------------------
 
+    def _environment_summary(self, environment: Environment) -> dict[str, Any]:
+        reviewers = []
+        for kind, reviewer_id in environment.reviewers:
+            if kind == "Team":
+                team = self.teams.get(reviewer_id)
+                name = team.slug if team is not None else None
+            else:
+                user = self.user_by_id(reviewer_id)
+                name = user.login if user is not None else None
+            reviewers.append({"type": kind, "id": reviewer_id, "name": name})
+        policy = environment.branch_policy
+        return {
+            "wait_timer": environment.wait_timer,
+            "prevent_self_review": environment.prevent_self_review,
+            "reviewers": reviewers,
+            "deployment_branch_policy": None
+            if policy is None
+            else {"protected_branches": policy[0], "custom_branch_policies": policy[1]},
+        }
+
     def snapshot(self) -> dict[str, Any]:
         """A plain JSON dump of the world, for tests and debugging (`GET /_fake/state`)."""
         with self.lock:
@@ -380,6 +402,11 @@ class GitHubState(ContentRules, TeamRules):
                             for branch, protection in repository.protections.items()
                         },
                         "team_permissions": teams_by_repository.get(repository.id, {}),
+                        "collaborators": dict(repository.collaborators),
+                        "environments": {
+                            environment.name: self._environment_summary(environment)
+                            for environment in self.list_environments(repository)
+                        },
                     }
                 )
             return {

@@ -69,6 +69,23 @@ CONTRACT_OPERATIONS: dict[tuple[str, str], str] = {
         "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}",
     ): "teams/add-or-update-repo-permissions-in-org",
     ("DELETE", "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"): "teams/remove-repo-in-org",
+    # collaborators
+    ("GET", "/repos/{owner}/{repo}/collaborators"): "repos/list-collaborators",
+    ("GET", "/repos/{owner}/{repo}/collaborators/{username}"): "repos/check-collaborator",
+    ("PUT", "/repos/{owner}/{repo}/collaborators/{username}"): "repos/add-collaborator",
+    ("DELETE", "/repos/{owner}/{repo}/collaborators/{username}"): "repos/remove-collaborator",
+    ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission"): (
+        "repos/get-collaborator-permission-level"
+    ),
+    # deployment environments
+    ("GET", "/repos/{owner}/{repo}/environments"): "repos/get-all-environments",
+    ("GET", "/repos/{owner}/{repo}/environments/{environment_name}"): "repos/get-environment",
+    ("PUT", "/repos/{owner}/{repo}/environments/{environment_name}"): (
+        "repos/create-or-update-environment"
+    ),
+    ("DELETE", "/repos/{owner}/{repo}/environments/{environment_name}"): (
+        "repos/delete-an-environment"
+    ),
 }
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from github import Auth, Github, GithubException
+from github.EnvironmentDeploymentBranchPolicy import EnvironmentDeploymentBranchPolicyParams
+from github.EnvironmentProtectionRuleReviewer import ReviewerParams
 
 from sandbox.fake_github import FakeGitHubControl
 
@@ -199,6 +201,66 @@ def teams(gh: Github) -> None:
     assert not team.update_team_repository(repo, "superuser")
 
 
+def collaborators(gh: Github) -> None:
+    """Direct grants, as access:grant makes them: add, read the permission, change, remove."""
+    repo = gh.get_repo(f"{ORG}/{TEMPLATE}")
+    assert not repo.has_in_collaborators("erin")
+    assert repo.get_collaborator_permission("erin") == "none"
+    assert repo.add_to_collaborators("erin", "triage") is None  # 204: added at once
+    assert repo.has_in_collaborators("erin")
+    assert repo.get_collaborator_permission("erin") == "read"
+    assert repo.get_collaborator_role_name("erin") == "triage"
+    repo.add_to_collaborators("erin", "maintain")
+    assert repo.get_collaborator_role_name("erin") == "maintain"
+    gh.get_organization(ORG).get_team_by_slug("payments").update_team_repository(repo, "push")
+    assert [user.login for user in repo.get_collaborators(affiliation="direct")] == ["erin"]
+    everyone = {user.login: user.role_name for user in repo.get_collaborators()}
+    assert everyone == {"paved-bot": "admin", "carol": "write", "dave": "write", "erin": "maintain"}
+    assert [user.login for user in repo.get_collaborators(permission="push")] == ["carol", "dave"]
+    with refused_with(422):
+        repo.add_to_collaborators("erin", "superuser")
+    with refused_with(404):
+        repo.get_collaborator_permission("nobody-here")
+    repo.remove_from_collaborators("erin")
+    assert not repo.has_in_collaborators("erin")
+    assert repo.has_in_collaborators("dave")  # through the team
+
+
+def environments(gh: Github) -> None:
+    """Deployment environments as github:pipeline:create makes them, read back and deleted."""
+    repo = gh.get_repo(f"{ORG}/{TEMPLATE}")
+    team = gh.get_organization(ORG).get_team_by_slug("payments")
+    with refused_with(422):  # reviewers need access to the repository
+        repo.create_environment("production", reviewers=[ReviewerParams("Team", team.id)])
+    team.update_team_repository(repo, "maintain")
+    carol = gh.get_user("carol")
+    created = repo.create_environment(
+        "production",
+        wait_timer=5,
+        reviewers=[ReviewerParams("Team", team.id), ReviewerParams("User", carol.id)],
+        prevent_self_review=True,
+        deployment_branch_policy=EnvironmentDeploymentBranchPolicyParams(protected_branches=True),
+    )
+    assert created.name == "production"
+    repo.create_environment("staging")
+    repo.create_environment("qa")
+    production = repo.get_environment("production")
+    rules = {rule.type: rule for rule in production.protection_rules}
+    assert sorted(rules) == ["branch_policy", "required_reviewers", "wait_timer"]
+    reviewers = rules["required_reviewers"].reviewers
+    assert [reviewer.type for reviewer in reviewers] == ["Team", "User"]
+    assert reviewers[0].reviewer.slug == "payments"  # type: ignore[union-attr]
+    assert production.deployment_branch_policy.protected_branches
+    assert [env.name for env in repo.get_environments()] == ["production", "qa", "staging"]
+    with refused_with(422):
+        repo.create_environment("qa", wait_timer=50_000)
+    repo.delete_environment("qa")
+    with refused_with(404):
+        repo.get_environment("qa").name  # noqa: B018
+    with refused_with(404):
+        repo.delete_environment("qa")
+
+
 SCENARIOS: dict[str, Scenario] = {
     scenario.__name__: scenario
     for scenario in (
@@ -210,6 +272,8 @@ SCENARIOS: dict[str, Scenario] = {
         topics,
         branch_protection,
         teams,
+        collaborators,
+        environments,
     )
 }
 

@@ -42,6 +42,18 @@ REPLAY_CASES = {
         "Organization.setUp.txt", "GET", "/orgs/BeaverSoftware", "/orgs/{org}"
     ),
     "team": ReplayCase("Team.setUp.txt", "GET", "/teams/12345678", "/orgs/{org}/teams/{team_slug}"),
+    "environment": ReplayCase(
+        "Environment.testReviewers.txt",
+        "GET",
+        "/repos/alson/PyGithub/environments/dev",
+        "/repos/{owner}/{repo}/environments/{environment_name}",
+    ),
+    "collaborator permission": ReplayCase(
+        "Repository.testCollaboratorRoleName.txt",
+        "GET",
+        "/repos/PyGithub/PyGithub/collaborators/jacquev6/permission",
+        "/repos/{owner}/{repo}/collaborators/{username}/permission",
+    ),
     "authenticated user": ReplayCase("Branch.setUp.txt", "GET", "/user", "/user"),
     "user": ReplayCase("NamedUser.setUp.txt", "GET", "/users/jacquev6", "/users/{username}"),
     "branch": ReplayCase(

@@ -79,6 +79,10 @@ UNDOCUMENTED_ERRORS: dict[tuple[str, str], set[int]] = {
     ("POST", "/repos/{template_owner}/{template_repo}/generate"): {422},
     # A permission GitHub does not know (PyGithub's update_team_repository then returns False).
     ("PUT", "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"): {422},
+    # An environment that does not exist (Paved's ensure_environment reads before it writes,
+    # and its delete_environment treats the 404 as done).
+    ("GET", "/repos/{owner}/{repo}/environments/{environment_name}"): {404},
+    ("DELETE", "/repos/{owner}/{repo}/environments/{environment_name}"): {404},
 }
 
 

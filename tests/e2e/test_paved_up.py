@@ -103,6 +103,27 @@ def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]
     assert {run["state"]["type"] for run in runs} == {"COMPLETED"}
     assert all(run["deployment_id"] for run in runs), "it ran through the deployment"
 
+    ran = paved(
+        stack_env,
+        "run",
+        "github:repo:create",
+        "--param",
+        "name=ledger",
+        "--param",
+        "team=payments",
+        "--param",
+        "owner=carol",
+        "--param",
+        "requester=dave",
+        "--wait",
+        "--json",
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    outcome = json.loads(ran.stdout)
+    assert outcome["state"] == "Completed" and "/runs/flow-run/" in outcome["url"]
+    ledger = paved(stack_env, "who-owns", "acme/ledger", "--json")
+    assert json.loads(ledger.stdout)["owner"] == "carol"
+
     again = paved(stack_env, "up")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Completed" in again.stdout

@@ -27,6 +27,7 @@ def test_status_json_of_a_stopped_stack(settings: Settings) -> None:
         "github",
         "aws",
         "kafka",
+        "notify",
         "registry",
     ]
     for component in document["components"].values():
@@ -34,6 +35,7 @@ def test_status_json_of_a_stopped_stack(settings: Settings) -> None:
         assert component["healthy"] is False
     assert document["components"]["prefect"]["url"] == settings.prefect_api_url
     assert document["components"]["kafka"]["url"] == settings.kafka_bootstrap
+    assert document["components"]["notify"]["url"] == settings.notify_url
 
 
 def test_status_table_exits_1_when_unhealthy(settings: Settings) -> None:

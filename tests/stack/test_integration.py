@@ -21,7 +21,7 @@ def _fake_github_available() -> bool:
 
 
 def test_stand_ins_start_idempotently_and_stop_completely(settings: Settings) -> None:
-    components = ["aws", "kafka"]
+    components = ["aws", "kafka", "notify"]
     if _fake_github_available():
         components.insert(0, "github")
 
@@ -31,6 +31,7 @@ def test_stand_ins_start_idempotently_and_stop_completely(settings: Settings) ->
         "github": settings.github_url,
         "aws": settings.aws_endpoint_url,
         "kafka": settings.kafka_bootstrap,
+        "notify": settings.notify_url,
     }
     pids = {}
     for name in components:
@@ -49,7 +50,7 @@ def test_stand_ins_start_idempotently_and_stop_completely(settings: Settings) ->
 
     stopped = stop_stack(settings)
 
-    assert stopped == [name for name in ("kafka", "aws", "github") if name in components]
+    assert stopped == [name for name in ("notify", "kafka", "aws", "github") if name in components]
     for name, pid in pids.items():
         assert not process_alive(pid), name
         assert group_members(pid) == [], name

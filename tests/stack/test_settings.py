@@ -30,6 +30,7 @@ def test_defaults_are_relative_to_the_current_directory(
     assert settings.github_url == "http://127.0.0.1:4280"
     assert settings.aws_endpoint_url == "http://127.0.0.1:4566"
     assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.notify_url == "http://127.0.0.1:4290"
     assert settings.prefect_home == home / "prefect"
     assert settings.logs_dir == home / "logs"
     assert settings.pids_dir == home / "pids"
@@ -42,6 +43,7 @@ def test_paved_variables_override_and_derive(tmp_path: Path, clean_env: pytest.M
     clean_env.setenv("PAVED_GITHUB_PORT", "19480")
     clean_env.setenv("PAVED_AWS_PORT", "19566")
     clean_env.setenv("PAVED_KAFKA_PORT", "19092")
+    clean_env.setenv("PAVED_NOTIFY_PORT", "19290")
     clean_env.setenv("PAVED_WORK_POOL", "elsewhere")
 
     settings = Settings()
@@ -52,6 +54,7 @@ def test_paved_variables_override_and_derive(tmp_path: Path, clean_env: pytest.M
     assert settings.github_url == "http://127.0.0.1:19480"
     assert settings.aws_endpoint_url == "http://127.0.0.1:19566"
     assert settings.kafka_bootstrap == "127.0.0.1:19092"
+    assert settings.notify_hook_url("carol") == "http://127.0.0.1:19290/hooks/carol"
     assert settings.registry_url == f"sqlite:///{tmp_path.resolve()}/state/registry.db"
     assert settings.work_pool == "elsewhere"
 
@@ -70,6 +73,7 @@ def test_prefect_env_points_every_prefect_process_at_the_stack(tmp_path: Path) -
     assert env["PREFECT_HOME"] == str(tmp_path / "prefect")
     assert env["PREFECT_API_URL"] == "http://127.0.0.1:19420/api"
     assert env["PREFECT_UI_API_URL"] == "http://127.0.0.1:19420/api"
+    assert env["PREFECT_UI_URL"] == "http://127.0.0.1:19420"
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert env["DO_NOT_TRACK"] == "1"
     assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == (

@@ -29,7 +29,7 @@ from paved.stack import (
     stop_stack,
 )
 
-STATUS_ORDER = ["prefect", "worker", "github", "aws", "kafka", "registry"]
+STATUS_ORDER = ["prefect", "worker", "github", "aws", "kafka", "notify", "registry"]
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,7 @@ STATUS_ORDER = ["prefect", "worker", "github", "aws", "kafka", "registry"]
         ("github", "PAVED_GITHUB_PORT"),
         ("aws", "PAVED_AWS_PORT"),
         ("kafka", "PAVED_KAFKA_PORT"),
+        ("notify", "PAVED_NOTIFY_PORT"),
     ],
 )
 def test_a_taken_port_fails_at_once(settings: Settings, component: str, setting: str) -> None:
@@ -195,6 +196,7 @@ def test_status_of_a_stopped_stack(settings: Settings) -> None:
         "github": settings.github_url,
         "aws": settings.aws_endpoint_url,
         "kafka": settings.kafka_bootstrap,
+        "notify": settings.notify_url,
         "registry": settings.registry_url,
     }
     assert dumped["components"]["prefect"]["ui_url"] == settings.prefect_ui_url

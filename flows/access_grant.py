@@ -1,0 +1,498 @@
+"""`access:grant` and `access:revoke` — a person's access to one service, recorded.
+
+    kind               permission                     what Paved does
+    github-team        member | maintainer            membership of the service's owning team
+    github-repository  pull | triage | push |         a direct permission on the service's
+                       maintain | admin               repository
+    aws-iam            read | write                   inline policy `paved-<service>-<permission>`
+                                                      on IAM user `paved-<handle>` over the
+                                                      service's S3, SQS and DynamoDB ARNs
+    kafka-acl          read | write                   refused unless the cluster has an
+                                                      authorizer (Tansu aborts on ACL calls)
+
+A grant runs: validate (requester in the service's team, person active, the service has
+what the kind needs) -> approval by the change approver for write access or production
+(flows.approval) -> provider tasks (idempotent) -> `grant_access` in the registry with
+approver and expiry -> artifact. A revoke removes the membership, permission or policy
+(what is gone already is fine) and marks the grants revoked. Both are journaled.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any, Literal, cast
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel, Field, model_validator
+
+from blocks import (
+    AWS_BLOCK,
+    GITHUB_BLOCK,
+    KAFKA_BLOCK,
+    AwsAccount,
+    GitHubOrganization,
+    KafkaCluster,
+    load_block,
+)
+from flows.action_request import PavedRequest
+from flows.approval import Approval, request_approval
+from flows.registry_steps import ServiceContext, load_service_context
+from flows.runtime import journaled, registry_session
+from registry import policy, queries
+from registry.errors import PolicyViolation
+from registry.models import Provider, ResourceStatus, utc_now
+from tasks.aws.access import (
+    access_policy_document,
+    delete_user_policy,
+    ensure_iam_user,
+    ensure_user_policy,
+)
+from tasks.github_access import (
+    RepositoryPermission,
+    ensure_collaborator,
+    ensure_team_membership,
+    remove_collaborator,
+    remove_team_membership,
+)
+
+__all__ = [
+    "GRANT_ACTION",
+    "PERMISSIONS",
+    "REVOKE_ACTION",
+    "AccessGrantRequest",
+    "AccessResult",
+    "AccessRevokeRequest",
+    "access_grant",
+    "access_revoke",
+    "grant_permission",
+]
+
+GRANT_ACTION = "access:grant"
+REVOKE_ACTION = "access:revoke"
+
+AccessKind = Literal["github-team", "github-repository", "aws-iam", "kafka-acl"]
+Environment = Literal["staging", "production"]
+
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "github-team": ("member", "maintainer"),
+    "github-repository": ("pull", "triage", "push", "maintain", "admin"),
+    "aws-iam": ("read", "write"),
+    "kafka-acl": ("read", "write"),
+}
+WRITE_PERMISSIONS = frozenset({"push", "maintain", "admin", "maintainer", "write"})
+REPOSITORY_KIND = "github_repository"
+# Kinds of AWS resource a grant covers, told apart by their ARN's service.
+_AWS_ARN_SERVICES = ("s3", "sqs", "dynamodb")
+APPROVAL_TIMEOUT_SECONDS = 3600
+
+
+def _arn_service(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 2 and parts[0] == "arn" else ""
+
+
+def grant_permission(*, kind: str, permission: str, environment: str) -> str:
+    """The permission string the registry's access grants hold, e.g. `aws-iam:read@staging`."""
+    return f"{kind}:{permission}@{environment}"
+
+
+def iam_user_name(handle: str) -> str:
+    """The IAM user of a person: `paved-<handle>`."""
+    return f"paved-{handle}"
+
+
+def iam_policy_name(*, service: str, permission: str) -> str:
+    """The inline policy of a grant: `paved-<service>-<permission>`."""
+    return f"paved-{service}-{permission}"
+
+
+class _AccessRequest(PavedRequest):
+    service: str = Field(
+        description="The existing service to give access to, e.g. `orders`.",
+        json_schema_extra=policy.name_schema(max_length=policy.SERVICE_NAME_MAX),
+    )
+    person: str = Field(
+        description="GitHub handle of the person; active in the registry, in any team."
+    )
+    kind: AccessKind = Field(
+        description=(
+            "What access: `github-team` (membership of the owning team), `github-repository` "
+            "(direct permission on the service's repository), `aws-iam` (the service's S3, "
+            "SQS, DynamoDB resources), `kafka-acl` (the service's topics)."
+        )
+    )
+    permission: str = Field(
+        description=(
+            "github-team: member | maintainer; github-repository: pull | triage | push | "
+            "maintain | admin; aws-iam and kafka-acl: read | write."
+        )
+    )
+    environment: Environment = Field(
+        default="staging", description="Environment; production always needs approval."
+    )
+    reason: str = Field(
+        min_length=10, max_length=500, description="Why the access is needed (journaled)."
+    )
+
+    @model_validator(mode="after")
+    def _permission_fits_kind(self) -> _AccessRequest:
+        allowed = PERMISSIONS[self.kind]
+        if self.permission not in allowed:
+            raise ValueError(
+                f"permission {self.permission!r} is not one of {', '.join(allowed)} "
+                f"for kind {self.kind}"
+            )
+        return self
+
+    @property
+    def grant_permission(self) -> str:
+        return grant_permission(
+            kind=self.kind, permission=self.permission, environment=self.environment
+        )
+
+
+class AccessGrantRequest(_AccessRequest):
+    """Give a person access to one service's repository, team, AWS resources or topics."""
+
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=90, description="Days until the grant expires; empty: no expiry."
+    )
+
+
+class AccessRevokeRequest(_AccessRequest):
+    """Take a person's access to one service away (what is already gone is fine)."""
+
+
+class AccessResult(BaseModel):
+    """What a grant or revoke run did."""
+
+    service: str = Field(description="The service.")
+    person: str = Field(description="Whose access.")
+    kind: str = Field(description="Kind of access.")
+    permission: str = Field(description="The registry's permission string.")
+    target: str = Field(description="Team, repository, IAM user/policy or topics acted on.")
+    approver: str | None = Field(description="Who approved; None when no approval was needed.")
+    expires_at: str | None = Field(description="When the grant expires (ISO 8601), if it does.")
+    changed: bool = Field(description="True when the provider was changed by this run.")
+    dry_run: bool = Field(description="True when nothing was touched.")
+
+
+def needs_approval(request: _AccessRequest) -> bool:
+    """Write access and anything in production wait for the change approver."""
+    return request.permission in WRITE_PERMISSIONS or request.environment == "production"
+
+
+def _run_name(prefix: str) -> str:
+    from prefect.runtime import flow_run
+
+    request = flow_run.parameters.get("request", {})
+    get = request.get if isinstance(request, dict) else lambda key: getattr(request, key, "?")
+    service, person = get("service"), get("person")
+    return f"{prefix}/{_team_of(str(service))}/{service}/{person}"
+
+
+def _team_of(service: str) -> str:
+    """The owning team of `service`, or `unknown` (the run still gets named and journaled,
+    and fails validation with a clear message)."""
+    try:
+        with registry_session() as session:
+            row = queries.get_service(session, name=service)
+            return row.team.slug if row is not None else "unknown"
+    except Exception:  # a name is cosmetic: never fail a run over it
+        return "unknown"
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+class _Plan(BaseModel):
+    """What a validated request will act on."""
+
+    context: ServiceContext
+    target: str
+    repository: str | None = None
+    policy_document: dict[str, Any] | None = None
+
+
+def _validate(request: _AccessRequest, *, granting: bool) -> _Plan:
+    """Every check that can fail before a side effect does."""
+    context = load_service_context(service=request.service, requester=request.requester)
+    with registry_session() as session:
+        if granting:
+            queries.require_active_person(session, handle=request.person, role="person")
+        else:
+            queries.require_person(session, handle=request.person)
+        resources = queries.find_resources(session, service=request.service)
+        repositories = [
+            r.external_id or r.name
+            for r in resources
+            if r.provider == Provider.GITHUB and r.kind == REPOSITORY_KIND
+        ]
+        arns = [
+            r.external_id
+            for r in resources
+            if r.provider == Provider.AWS
+            and r.status == ResourceStatus.ACTIVE
+            and r.external_id
+            and _arn_service(r.external_id) in _AWS_ARN_SERVICES
+        ]
+    person = request.person.lower()
+    if request.kind == "github-team":
+        return _Plan(context=context, target=f"team {context.team}")
+    if request.kind == "github-repository":
+        if not repositories:
+            raise PolicyViolation(
+                f"service {request.service!r} has no GitHub repository in the registry; "
+                "run github:repo:create first"
+            )
+        return _Plan(context=context, target=repositories[0], repository=repositories[0])
+    if request.kind == "aws-iam":
+        target = f"{iam_user_name(person)}/" + iam_policy_name(
+            service=request.service, permission=request.permission
+        )
+        if not granting:
+            return _Plan(context=context, target=target)
+        if not arns:
+            raise PolicyViolation(
+                f"service {request.service!r} has no active S3, SQS or DynamoDB resource in "
+                "the registry: there is nothing to grant aws-iam access to"
+            )
+        permission: Literal["read", "write"] = "write" if request.permission == "write" else "read"
+        try:
+            document = access_policy_document(arns, permission=permission)
+        except ValueError as exc:
+            raise PolicyViolation(f"cannot build the access policy: {exc}") from exc
+        return _Plan(context=context, target=target, policy_document=document)
+    kafka = load_block(KafkaCluster, KAFKA_BLOCK)
+    if not kafka.has_authorizer:
+        raise PolicyViolation(
+            "kafka-acl access is refused: the Kafka cluster "
+            f"{kafka.bootstrap_servers} has no authorizer (its block says has_authorizer=false), "
+            "so ACLs would not be enforced; ask the platform team"
+        )
+    raise PolicyViolation(
+        "kafka-acl grants are not automated yet on clusters with an authorizer; "
+        "ask the platform team"
+    )
+
+
+# --- grant ------------------------------------------------------------------------------
+
+
+@flow(
+    name="access-grant",
+    flow_run_name=lambda: _run_name("grant-access"),
+    description="access:grant: a person's access to a service, approved when sensitive.",
+    validate_parameters=True,
+    log_prints=False,
+)
+def access_grant(request: AccessGrantRequest) -> AccessResult:
+    """Give `request.person` `request.permission` of `request.kind` on `request.service`."""
+    logger = get_run_logger()
+    team = _team_of(request.service)
+    with journaled(action=GRANT_ACTION, request=request, team=team, service=request.service):
+        plan = _validate(request, granting=True)
+        expires_at = (
+            utc_now() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
+        )
+        if request.dry_run:
+            return _dry_run(request, plan, expires_at=expires_at)
+
+        approval: Approval | None = None
+        if needs_approval(request):
+            approval = request_approval(
+                context=plan.context,
+                action=GRANT_ACTION,
+                summary=(
+                    f"{request.kind} {request.permission} on {plan.target} "
+                    f"({request.environment}) for {request.person}, asked by "
+                    f"{request.requester}: {request.reason}"
+                ),
+                timeout_seconds=APPROVAL_TIMEOUT_SECONDS,
+                poll_interval_seconds=float(os.environ.get("PAVED_APPROVAL_POLL_SECONDS", "2")),
+            )
+        changed = _grant(request, plan)
+        with registry_session() as session:
+            queries.grant_access(
+                session,
+                person=request.person,
+                permission=request.grant_permission,
+                service=request.service,
+                approver=approval.approver if approval else None,
+                expires_at=expires_at,
+            )
+        result = AccessResult(
+            service=request.service,
+            person=request.person,
+            kind=request.kind,
+            permission=request.grant_permission,
+            target=plan.target,
+            approver=approval.approver if approval else None,
+            expires_at=expires_at.isoformat() if expires_at else None,
+            changed=changed,
+            dry_run=False,
+        )
+        _report(result, verb="Granted", reason=request.reason)
+        logger.info(
+            "%s %s on %s for %s%s",
+            "Granted" if changed else "Already granted",
+            request.grant_permission,
+            plan.target,
+            request.person,
+            f", approved by {approval.approver}" if approval else "",
+        )
+        return result
+
+
+def _grant(request: AccessGrantRequest, plan: _Plan) -> bool:
+    person = request.person.lower()
+    if request.kind == "github-team":
+        github = load_block(GitHubOrganization, GITHUB_BLOCK)
+        role: Literal["member", "maintainer"] = (
+            "maintainer" if request.permission == "maintainer" else "member"
+        )
+        return ensure_team_membership(github, team=plan.context.team, username=person, role=role)
+    if request.kind == "github-repository":
+        github = load_block(GitHubOrganization, GITHUB_BLOCK)
+        assert plan.repository is not None
+        return ensure_collaborator(
+            github,
+            full_name=plan.repository,
+            username=person,
+            # The request model checked it is one of REPOSITORY_PERMISSIONS.
+            permission=cast(RepositoryPermission, request.permission),
+        )
+    assert request.kind == "aws-iam" and plan.policy_document is not None
+    aws = load_block(AwsAccount, AWS_BLOCK)
+    user = ensure_iam_user(
+        aws,
+        user_name=iam_user_name(person),
+        tags={policy.TAG_MANAGED_BY: policy.MANAGED_BY, "paved:person": person},
+    )
+    changed = ensure_user_policy(
+        aws,
+        user_name=user.name,
+        policy_name=iam_policy_name(service=request.service, permission=request.permission),
+        document=plan.policy_document,
+    )
+    return user.created or changed
+
+
+# --- revoke -----------------------------------------------------------------------------
+
+
+@flow(
+    name="access-revoke",
+    flow_run_name=lambda: _run_name("revoke-access"),
+    description="access:revoke: take a person's access to a service away.",
+    validate_parameters=True,
+    log_prints=False,
+)
+def access_revoke(request: AccessRevokeRequest) -> AccessResult:
+    """Remove `request.person`'s `request.kind` access to `request.service`; idempotent."""
+    team = _team_of(request.service)
+    with journaled(action=REVOKE_ACTION, request=request, team=team, service=request.service):
+        plan = _validate(request, granting=False)
+        if request.dry_run:
+            return _dry_run(request, plan, expires_at=None)
+        changed = _revoke(request, plan)
+        with registry_session() as session:
+            revoked = queries.revoke_access(
+                session,
+                person=request.person,
+                permission=request.grant_permission,
+                service=request.service,
+            )
+        result = AccessResult(
+            service=request.service,
+            person=request.person,
+            kind=request.kind,
+            permission=request.grant_permission,
+            target=plan.target,
+            approver=None,
+            expires_at=None,
+            changed=changed or bool(revoked),
+            dry_run=False,
+        )
+        _report(result, verb="Revoked", reason=request.reason)
+        return result
+
+
+def _revoke(request: AccessRevokeRequest, plan: _Plan) -> bool:
+    person = request.person.lower()
+    if request.kind == "github-team":
+        github = load_block(GitHubOrganization, GITHUB_BLOCK)
+        return remove_team_membership(github, team=plan.context.team, username=person)
+    if request.kind == "github-repository":
+        github = load_block(GitHubOrganization, GITHUB_BLOCK)
+        assert plan.repository is not None
+        return remove_collaborator(github, full_name=plan.repository, username=person)
+    aws = load_block(AwsAccount, AWS_BLOCK)
+    return delete_user_policy(
+        aws,
+        user_name=iam_user_name(person),
+        policy_name=iam_policy_name(service=request.service, permission=request.permission),
+    )
+
+
+# --- reports ----------------------------------------------------------------------------
+
+
+def _dry_run(request: _AccessRequest, plan: _Plan, *, expires_at: Any) -> AccessResult:
+    granting = isinstance(request, AccessGrantRequest)
+    verb = "grant" if granting else "revoke"
+    lines = [
+        f"# Dry run: {GRANT_ACTION if granting else REVOKE_ACTION} for {request.person}",
+        "",
+        "Nothing was touched. A real run would:",
+        "",
+        f"- {verb} `{request.kind}` `{request.permission}` on {plan.target} "
+        f"({request.environment})",
+    ]
+    if granting and needs_approval(request):
+        lines.append(
+            f"- first wait for approval by `{plan.context.change_approver}`, change approver "
+            f"of `{request.service}`, with a one-time code sent to them"
+        )
+    if plan.policy_document is not None:
+        lines += ["- with this inline policy:", "", "```json", _json(plan.policy_document), "```"]
+    lines.append(f"- record the grant `{request.grant_permission}` in the registry")
+    markdown = "\n".join(lines)
+    get_run_logger().info(markdown)
+    create_markdown_artifact(
+        markdown=markdown, key=f"plan-access-{request.service}", description="Dry run"
+    )
+    return AccessResult(
+        service=request.service,
+        person=request.person,
+        kind=request.kind,
+        permission=request.grant_permission,
+        target=plan.target,
+        approver=None,
+        expires_at=expires_at.isoformat() if expires_at else None,
+        changed=False,
+        dry_run=True,
+    )
+
+
+def _json(document: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(document, indent=2)
+
+
+def _report(result: AccessResult, *, verb: str, reason: str) -> None:
+    markdown = (
+        f"# {verb}: {result.permission} for {result.person}\n\n"
+        f"| service | target | approver | expires | changed |\n|---|---|---|---|---|\n"
+        f"| {result.service} | {result.target} | {result.approver or 'not needed'} | "
+        f"{result.expires_at or 'never'} | {'yes' if result.changed else 'no'} |\n\n"
+        f"Reason: {reason}\n"
+    )
+    create_markdown_artifact(
+        markdown=markdown,
+        key=f"access-{result.service}",
+        description=f"{verb} {result.permission}",
+    )

@@ -1,0 +1,479 @@
+"""`kafka:topics:create` — the Kafka topics of an existing service, named by policy.
+
+The run: validate (service, requester, names, the cluster's partition and retention
+bounds) -> write ahead (every topic `provisioning`) -> Kafka (each topic created, found
+unchanged, updated in place, or left untouched as a conflict) -> ownership (topics
+`active` with the policy tags, the service depending on each) -> a markdown artifact.
+
+A conflict (an existing topic configured differently, without `update_existing`) does not
+stop the other topics: they are handled, then the run fails listing every difference and
+the conflicting topic is marked failed in the registry. A provider failure fails the run
+at once; re-running the same request converges.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from blocks import KAFKA_BLOCK, KafkaCluster, load_block
+from flows.action_request import PavedRequest
+from flows.registry_steps import (
+    ResourceRef,
+    ServiceContext,
+    load_service_context,
+    record_active,
+    record_failure,
+    write_ahead,
+)
+from flows.runtime import journaled, registry_session
+from registry import policy, queries
+from registry.errors import Conflict, PolicyViolation
+from registry.models import Provider
+from tasks.kafka import (
+    TopicDifference,
+    TopicSpec,
+    describe_topic,
+    ensure_topic,
+    topic_differences,
+)
+
+__all__ = [
+    "ACTION",
+    "TopicRequest",
+    "TopicResult",
+    "TopicsCreateRequest",
+    "TopicsCreateResult",
+    "kafka_topics_create",
+]
+
+ACTION = "kafka:topics:create"
+RESOURCE_KIND = "kafka_topic"
+# Shorter retention than this loses events to any consumer down over a lunch break.
+MIN_RETENTION_MS = 3_600_000
+CLEANUP_POLICY = {"state": "compact", "events": "delete"}
+
+
+class TopicRequest(BaseModel):
+    """One topic of the service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event: str = Field(
+        description=(
+            "Last part of the topic name `<domain>.<service>.<event>`, e.g. `state`, "
+            "`events`, `order-placed`: lowercase letters, digits and single hyphens."
+        ),
+        json_schema_extra=policy.name_schema(max_length=policy.TOPIC_PART_MAX),
+    )
+    purpose: Literal["state", "events"] = Field(
+        description=(
+            "`state`: a compacted topic holding the latest value per key (the service's "
+            "state store); `events`: a log of events deleted after the retention."
+        )
+    )
+    partitions: int | None = Field(
+        default=None,
+        ge=1,
+        description="Partitions; empty means the cluster's default. The cluster sets the most.",
+    )
+    retention_ms: int | None = Field(
+        default=None,
+        ge=MIN_RETENTION_MS,
+        description=(
+            "How long events are kept, in milliseconds (events topics only; at least one "
+            "hour, at most the cluster's limit); empty means the cluster's default."
+        ),
+    )
+
+    @field_validator("event")
+    @classmethod
+    def _event_follows_policy(cls, value: str) -> str:
+        return policy.validate_name(value, what="topic event", max_length=policy.TOPIC_PART_MAX)
+
+    @model_validator(mode="after")
+    def _retention_only_for_events(self) -> TopicRequest:
+        if self.purpose == "state" and self.retention_ms is not None:
+            raise PolicyViolation(
+                f"topic event {self.event!r} is a state topic: it is compacted and keeps the "
+                "latest value per key, so it takes no retention_ms"
+            )
+        return self
+
+
+def _default_topics() -> list[TopicRequest]:
+    return [
+        TopicRequest(event="state", purpose="state"),
+        TopicRequest(event="events", purpose="events"),
+    ]
+
+
+class TopicsCreateRequest(PavedRequest):
+    """Create Kafka topics for an existing service: its state store and its event logs."""
+
+    service: str = Field(
+        description="The existing service the topics belong to, e.g. `orders`.",
+        json_schema_extra=policy.name_schema(max_length=policy.SERVICE_NAME_MAX),
+    )
+    domain: str | None = Field(
+        default=None,
+        description="First part of the topic names; empty means the owning team's slug.",
+        json_schema_extra=policy.name_schema(max_length=policy.TOPIC_PART_MAX),
+    )
+    topics: list[TopicRequest] = Field(
+        default_factory=_default_topics,
+        min_length=1,
+        description="The topics; by default a `state` (compacted) and an `events` topic.",
+    )
+    update_existing: bool = Field(
+        default=False,
+        description=(
+            "Set the requested configs (cleanup policy, retention) on topics that exist "
+            "with other values; without it such a topic is a conflict and left untouched. "
+            "A different partition count is always a conflict."
+        ),
+    )
+
+    @field_validator("service")
+    @classmethod
+    def _service_follows_policy(cls, value: str) -> str:
+        return policy.validate_name(value, what="service name")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_follows_policy(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return policy.validate_name(value, what="topic domain", max_length=policy.TOPIC_PART_MAX)
+
+
+class TopicResult(BaseModel):
+    """One topic of the run."""
+
+    name: str = Field(description="Topic name.")
+    purpose: Literal["state", "events"] = Field(description="state or events.")
+    partitions: int = Field(description="Declared partitions.")
+    replication_factor: int = Field(description="Declared replication factor.")
+    configs: dict[str, str] = Field(description="Declared topic configs.")
+    status: Literal["created", "unchanged", "updated", "conflict", "planned"] = Field(
+        description="What happened; `planned` in a dry run."
+    )
+    differences: list[TopicDifference] = Field(
+        default_factory=list, description="How an existing topic differed from the request."
+    )
+
+    def explained(self) -> str:
+        """The differences in words, `; `-separated; empty when there are none."""
+        return "; ".join(difference.describe() for difference in self.differences)
+
+
+class TopicsCreateResult(BaseModel):
+    """What the run created or found."""
+
+    service: str = Field(description="Service the topics belong to.")
+    team: str = Field(description="Owning team.")
+    owner: str = Field(description="Accountable owner.")
+    topics: list[TopicResult] = Field(description="One entry per requested topic.")
+    dry_run: bool = Field(description="True when nothing was touched.")
+
+
+def _specs(
+    request: TopicsCreateRequest, context: ServiceContext, cluster: KafkaCluster
+) -> list[tuple[TopicRequest, TopicSpec]]:
+    """Every topic's name and settings, checked against the cluster's bounds; raises
+    PolicyViolation listing every problem before anything is touched."""
+    defaults = cluster.topic_defaults
+    domain = request.domain or context.team
+    problems: list[str] = []
+    specs: list[tuple[TopicRequest, TopicSpec]] = []
+    seen: set[str] = set()
+    for topic in request.topics:
+        try:
+            name = policy.topic_name(domain=domain, service=request.service, event=topic.event)
+        except PolicyViolation as exc:
+            problems.append(str(exc))
+            continue
+        if name in seen:
+            problems.append(f"topic {name} is asked for twice")
+        seen.add(name)
+        partitions = topic.partitions if topic.partitions is not None else defaults.partitions
+        if partitions > defaults.max_partitions:
+            problems.append(
+                f"partitions {partitions} for {name} is over the cluster's limit of "
+                f"{defaults.max_partitions}"
+            )
+        configs = {"cleanup.policy": CLEANUP_POLICY[topic.purpose]}
+        if topic.purpose == "events":
+            retention = topic.retention_ms or defaults.retention_ms
+            # -1 is Kafka's "keep forever"; a cluster that allows it says so in its block.
+            if defaults.max_retention_ms != -1 and (
+                retention == -1 or retention > defaults.max_retention_ms
+            ):
+                problems.append(
+                    f"retention_ms {retention} for {name} is over the cluster's limit of "
+                    f"{defaults.max_retention_ms} ({defaults.max_retention_ms / 86_400_000:g} days)"
+                )
+            configs["retention.ms"] = str(retention)
+        specs.append(
+            (
+                topic,
+                TopicSpec(
+                    name=name,
+                    partitions=partitions,
+                    replication_factor=defaults.replication_factor,
+                    configs=configs,
+                ),
+            )
+        )
+    if problems:
+        raise PolicyViolation("; ".join(problems))
+    return specs
+
+
+def _declared(topic: TopicRequest, spec: TopicSpec) -> dict[str, Any]:
+    return {
+        "purpose": topic.purpose,
+        "partitions": spec.partitions,
+        "replication_factor": spec.replication_factor,
+        "configs": dict(spec.configs),
+    }
+
+
+def _owning_team(service: str) -> str:
+    """The service's team for the run's name and tags; `unknown` for a service the
+    registry lacks (validation then fails the run with the reason)."""
+    with registry_session() as session:
+        row = queries.get_service(session, name=service)
+        return row.team.slug if row is not None else "unknown"
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    request = flow_run.parameters.get("request", {})
+    get = request.get if isinstance(request, dict) else lambda key: getattr(request, key, "?")
+    service = str(get("service"))
+    try:
+        team = _owning_team(service)
+    except Exception:  # a run name must never fail the run; validation reports the cause
+        team = "unknown"
+    return f"create-topics/{team}/{service}"
+
+
+@task(name="registry: record dependency", cache_policy=NO_CACHE)
+def record_dependency(*, service: str, topic: str) -> None:
+    """The service depends on the topic (idempotent)."""
+    with registry_session() as session:
+        queries.add_dependency(
+            session,
+            service=service,
+            depends_on_resource=(Provider.KAFKA, RESOURCE_KIND, topic),
+            description="topic of the service",
+        )
+
+
+@flow(
+    name="kafka-topics-create",
+    flow_run_name=_run_name,
+    description="kafka:topics:create: a service's state and event topics, named by policy.",
+    validate_parameters=True,
+    log_prints=False,
+)
+def kafka_topics_create(request: TopicsCreateRequest) -> TopicsCreateResult:
+    """Create (or converge) the topics of `request.service`."""
+    cluster = load_block(KafkaCluster, KAFKA_BLOCK)
+    team = _owning_team(request.service)
+    with journaled(action=ACTION, request=request, team=team, service=request.service):
+        context = load_service_context(service=request.service, requester=request.requester)
+        specs = _specs(request, context, cluster)
+        if request.dry_run:
+            return _dry_run(request, context, cluster, specs)
+
+        refs = {
+            spec.name: ResourceRef(
+                service=request.service,
+                provider=Provider.KAFKA,
+                kind=RESOURCE_KIND,
+                name=spec.name,
+            )
+            for _, spec in specs
+        }
+        for topic, spec in specs:
+            write_ahead(
+                refs[spec.name],
+                team=context.team,
+                owner=context.owner,
+                description="",
+                spec=_declared(topic, spec),
+                tags=context.tags,
+            )
+        results = [
+            _converge(request, context, cluster, topic, spec, refs[spec.name])
+            for topic, spec in specs
+        ]
+        result = TopicsCreateResult(
+            service=request.service,
+            team=context.team,
+            owner=context.owner,
+            topics=results,
+            dry_run=False,
+        )
+        _report(result)
+        conflicts = [topic for topic in results if topic.status == "conflict"]
+        if conflicts:
+            raise Conflict(_conflict_message(conflicts, total=len(results)))
+        get_run_logger().info(
+            "Topics of %s: %s",
+            request.service,
+            ", ".join(f"{topic.name} {topic.status}" for topic in results),
+        )
+        return result
+
+
+def _converge(
+    request: TopicsCreateRequest,
+    context: ServiceContext,
+    cluster: KafkaCluster,
+    topic: TopicRequest,
+    spec: TopicSpec,
+    ref: ResourceRef,
+) -> TopicResult:
+    """One topic: Kafka, then the registry (active, or failed with the conflict)."""
+    try:
+        outcome = ensure_topic(cluster, spec=spec, update=request.update_existing)
+    except Exception as exc:
+        record_failure(ref, error=str(exc))
+        raise
+    result = TopicResult(
+        name=spec.name,
+        purpose=topic.purpose,
+        partitions=spec.partitions,
+        replication_factor=spec.replication_factor,
+        configs=dict(spec.configs),
+        status=outcome.status,
+        differences=outcome.differences,
+    )
+    if outcome.status == "conflict":
+        record_failure(ref, error=f"conflict: {spec.name} left untouched: {result.explained()}")
+    else:
+        record_active(
+            ref,
+            team=context.team,
+            owner=context.owner,
+            external_id=spec.name,
+            url=None,
+            spec=_declared(topic, spec),
+            tags=context.tags,
+        )
+        record_dependency(service=request.service, topic=spec.name)
+    return result
+
+
+def _conflict_message(conflicts: list[TopicResult], *, total: int) -> str:
+    details = " | ".join(f"{topic.name}: {topic.explained()}" for topic in conflicts)
+    fixable_only = all(d.fixable for topic in conflicts for d in topic.differences)
+    advice = (
+        "re-run with update_existing=true to set the requested configs"
+        if fixable_only
+        else "request the partition count and replication factor the topic has, or pick "
+        "another event name"
+    )
+    return (
+        f"{len(conflicts)} of {total} topics exist with another configuration and were left "
+        f"untouched: {details}. To converge, {advice}"
+    )
+
+
+def _dry_run(
+    request: TopicsCreateRequest,
+    context: ServiceContext,
+    cluster: KafkaCluster,
+    specs: list[tuple[TopicRequest, TopicSpec]],
+) -> TopicsCreateResult:
+    """Show exactly what a real run would do; reading the cluster is the only call."""
+    results = []
+    for topic, spec in specs:
+        state = describe_topic(cluster, name=spec.name)
+        differences = [] if state is None else topic_differences(state, spec)
+        if state is None:
+            plan = "would be created"
+        elif not differences:
+            plan = "exists as requested: unchanged"
+        elif request.update_existing and all(d.fixable for d in differences):
+            plan = "exists: its configs would be updated"
+        else:
+            plan = "exists with another configuration: a conflict, left untouched"
+        results.append(
+            (
+                TopicResult(
+                    name=spec.name,
+                    purpose=topic.purpose,
+                    partitions=spec.partitions,
+                    replication_factor=spec.replication_factor,
+                    configs=dict(spec.configs),
+                    status="planned",
+                    differences=differences,
+                ),
+                plan,
+            )
+        )
+    lines = [
+        f"# Dry run: {ACTION} for service {request.service}",
+        "",
+        f"Nothing was touched. Cluster `{cluster.bootstrap_servers}`.",
+        "",
+        "| topic | purpose | partitions | replication | configs | plan |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result, plan in results:
+        configs = ", ".join(f"`{k}={v}`" for k, v in result.configs.items())
+        details = f" ({result.explained()})" if result.differences else ""
+        lines.append(
+            f"| `{result.name}` | {result.purpose} | {result.partitions} | "
+            f"{result.replication_factor} | {configs} | {plan}{details} |"
+        )
+    lines += [
+        "",
+        f"The registry would name `{context.owner}` (team `{context.team}`) accountable, "
+        f"and record that service `{request.service}` depends on each topic.",
+        "",
+        "Registry tags: " + ", ".join(f"`{k}={v}`" for k, v in context.tags.items()),
+    ]
+    markdown = "\n".join(lines)
+    get_run_logger().info(markdown)
+    create_markdown_artifact(
+        markdown=markdown, key=f"plan-topics-{request.service}", description="Dry run"
+    )
+    return TopicsCreateResult(
+        service=request.service,
+        team=context.team,
+        owner=context.owner,
+        topics=[result for result, _ in results],
+        dry_run=True,
+    )
+
+
+def _report(result: TopicsCreateResult) -> None:
+    rows = "\n".join(
+        f"| `{topic.name}` | {topic.purpose} | {topic.partitions} | "
+        f"{', '.join(f'`{k}={v}`' for k, v in topic.configs.items())} | {topic.status}"
+        f"{' (' + topic.explained() + ')' if topic.differences else ''} |"
+        for topic in result.topics
+    )
+    markdown = (
+        f"# Kafka topics of {result.service}\n\n"
+        f"| service | team | accountable owner |\n|---|---|---|\n"
+        f"| {result.service} | {result.team} | {result.owner} |\n\n"
+        f"| topic | purpose | partitions | configs | outcome |\n|---|---|---|---|---|\n"
+        f"{rows}\n\n"
+        f"Ask the registry: `paved who-owns {result.topics[0].name}`\n"
+    )
+    create_markdown_artifact(
+        markdown=markdown,
+        key=f"topics-{result.service}",
+        description=f"{ACTION} {result.service}",
+    )

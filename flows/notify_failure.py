@@ -1,0 +1,125 @@
+"""Telling people: `notify_people` (channels from the registry) and the failure notice
+every action sends when its run fails.
+
+`notify_run_failure` is called by `flows.runtime.journaled` when an action's body raises:
+one message to the requester and one to the service's on-call contact (one per distinct
+person), naming the action, the run, its Prefect UI link and the error. Each message is
+a cached task keyed by (flow run, channel), so a hook that runs again for the same run
+sends nothing twice. Nothing here raises: a notice that cannot be sent is logged, and the
+run fails with its own error, never with the notice's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.cache_policies import CachePolicy
+from prefect.context import TaskRunContext
+from prefect.settings import PREFECT_UI_URL
+
+from flows.runtime import registry_session
+from registry import queries
+from tasks.notify import notify
+
+__all__ = ["SENT", "WITHOUT_CHANNEL", "flow_run_ui_url", "notify_people", "notify_run_failure"]
+
+SENT = "sent"
+WITHOUT_CHANNEL = "no channel"
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        return get_run_logger()
+    except Exception:  # outside a run (a unit test, a script): the module's logger
+        return logging.getLogger(__name__)
+
+
+def flow_run_ui_url(flow_run_id: str) -> str | None:
+    """The run's page in the Prefect UI, when PREFECT_UI_URL is known."""
+    base = PREFECT_UI_URL.value()
+    return f"{str(base).rstrip('/')}/runs/flow-run/{flow_run_id}" if base else None
+
+
+def _once_per_run_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    return f"paved-failure-notice-{context.task_run.flow_run_id}-{parameters['channel']}"
+
+
+# The same notice, for the same run and channel, is sent once: its result is persisted
+# under that key and a second call finds it (Prefect's task cache).
+_notify_once_per_run = notify.with_options(
+    name="notify: failure notice",
+    cache_policy=CachePolicy.from_cache_key_fn(_once_per_run_key),
+    persist_result=True,
+)
+
+
+def notify_people(
+    handles: Iterable[str], *, subject: str, body: str, once_per_run: bool = False
+) -> dict[str, str]:
+    """Send the message to each distinct person through their registry channel.
+
+    Returns what happened per handle: `sent`, `no channel` (logged, not an error), or the
+    error that stopped it. Never raises for a person it could not reach.
+    """
+    logger = _logger()
+    wanted = list(dict.fromkeys(handle.strip().lower() for handle in handles if handle))
+    with registry_session() as session:
+        channels = queries.notify_channels(session, handles=wanted)
+    outcome: dict[str, str] = {}
+    sender = _notify_once_per_run if once_per_run else notify
+    for handle in wanted:
+        channel = channels.get(handle)
+        if not channel:
+            logger.warning("%s has no notification channel in the registry; not notified", handle)
+            outcome[handle] = WITHOUT_CHANNEL
+            continue
+        try:
+            sender(channel, subject=subject, body=body)
+        except Exception as exc:
+            logger.warning("Could not notify %s through %s: %s", handle, channel, exc)
+            outcome[handle] = f"failed: {exc}"
+        else:
+            outcome[handle] = SENT
+    return outcome
+
+
+def notify_run_failure(
+    *,
+    action: str,
+    flow_run_id: str,
+    flow_run_name: str,
+    requester: str,
+    service: str,
+    error: BaseException,
+) -> dict[str, str]:
+    """Tell the requester and the service's on-call contact that the run failed.
+
+    Returns the outcome per person (see `notify_people`); never raises.
+    """
+    try:
+        with registry_session() as session:
+            row = queries.get_service(session, name=service)
+            oncall = row.oncall.handle if row is not None and row.oncall is not None else None
+        url = flow_run_ui_url(flow_run_id)
+        lines = [
+            f"Action {action} failed.",
+            "",
+            f"Run: {flow_run_name} ({flow_run_id})",
+            f"Service: {service}",
+            f"Requested by: {requester}",
+        ]
+        if url:
+            lines.append(f"Prefect UI: {url}")
+        lines += ["", f"Error: {type(error).__name__}: {error}"]
+        return notify_people(
+            [requester, *([oncall] if oncall else [])],
+            subject=f"Paved: {action} failed ({flow_run_name})",
+            body="\n".join(lines),
+            once_per_run=True,
+        )
+    except Exception:
+        _logger().exception("Could not send the failure notice of run %s", flow_run_id)
+        return {}
