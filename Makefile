@@ -52,7 +52,7 @@ lint: venv-test
 	$(BIN)/mypy
 
 test: venv-test node postgres lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3
 
 # Figures, not assertions: the stack is started (idempotent), then the benchmark scripts
 # print what they measure. BURST sets how many service:create run at once.
