@@ -120,11 +120,14 @@ def run(
     )
     url = f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}"  # type: ignore[union-attr]
     state_type, state_name = "SCHEDULED", "Scheduled"
+    run_name = flow_run.name  # type: ignore[union-attr]
     if wait:
         deadline = time.monotonic() + timeout
         with get_client(sync_client=True) as client:
             while True:
                 current = client.read_flow_run(flow_run.id)  # type: ignore[union-attr]
+                # The flow names its run from the request once it starts.
+                run_name = current.name
                 if current.state is not None:
                     state_type = current.state.type.value
                     state_name = current.state.name or state_type.title()
@@ -134,7 +137,7 @@ def run(
     outcome = {
         "action": action_id,
         "flow_run_id": str(flow_run.id),  # type: ignore[union-attr]
-        "name": flow_run.name,  # type: ignore[union-attr]
+        "name": run_name,
         "state": state_name,
         "url": url,
     }

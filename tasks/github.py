@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import requests
 from github import GithubException, RateLimitExceededException, UnknownObjectException
-from prefect import get_run_logger, task
+from prefect import task
 from pydantic import BaseModel, Field
 
 from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
+from tasks.logs import task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def ensure_repository_from_template(
     template: str,
 ) -> RepositoryInfo:
     """Get or create `name` from the organization's `template` repository."""
-    logger = get_run_logger()
+    logger = task_logger()
     full_name = f"{block.organization}/{name}"
     with github_errors("create repository from template", full_name), _github(block) as client:
         org = client.get_organization(block.organization)
@@ -379,7 +380,7 @@ def ensure_environment(block: GitHubOrganization, *, full_name: str, spec: Envir
                 else None
             ),
         )
-        get_run_logger().info(
+        task_logger().info(
             "%s environment %s of %s", "Updated" if current else "Created", spec.name, full_name
         )
         return True

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
 from github import UnknownObjectException
-from prefect import get_run_logger, task
+from prefect import task
 
 from tasks.github import github_errors
+from tasks.logs import task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def ensure_team_membership(
         except UnknownObjectException:
             pass
         gh_team.add_membership(client.get_user(username), role)
-        get_run_logger().info("Made %s a %s of team %s", username, role, resource)
+        task_logger().info("Made %s a %s of team %s", username, role, resource)
         return True
 
 
@@ -84,7 +85,7 @@ def remove_team_membership(block: GitHubOrganization, *, team: str, username: st
         except UnknownObjectException:
             return False
         gh_team.remove_membership(client.get_user(username))
-        get_run_logger().info("Removed %s from team %s", username, resource)
+        task_logger().info("Removed %s from team %s", username, resource)
         return True
 
 
@@ -104,7 +105,7 @@ def ensure_collaborator(
         if current is not None and _role_of(current) == permission:
             return False
         repo.add_to_collaborators(username, permission)
-        get_run_logger().info("Gave %s %s on %s", username, permission, full_name)
+        task_logger().info("Gave %s %s on %s", username, permission, full_name)
         return True
 
 
@@ -128,5 +129,5 @@ def remove_collaborator(block: GitHubOrganization, *, full_name: str, username: 
         if username.lower() not in direct:
             return False
         repo.remove_from_collaborators(username)
-        get_run_logger().info("Removed %s's direct access to %s", username, full_name)
+        task_logger().info("Removed %s's direct access to %s", username, full_name)
         return True

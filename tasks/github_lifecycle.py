@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from github import UnknownObjectException
-from prefect import get_run_logger, task
+from prefect import task
 
 from tasks.github import _github as github_client
 from tasks.github import github_errors
+from tasks.logs import task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def archive_repository(block: GitHubOrganization, *, full_name: str) -> bool:
         try:
             repo = client.get_repo(full_name)
         except UnknownObjectException:
-            get_run_logger().info("%s is already gone", full_name)
+            task_logger().info("%s is already gone", full_name)
             return False
         if repo.archived:
             return False

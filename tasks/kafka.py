@@ -32,10 +32,11 @@ from confluent_kafka.admin import (
     ResourcePatternType,
     ResourceType,
 )
-from prefect import get_run_logger, task
+from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
+from tasks.logs import task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
 if TYPE_CHECKING:
@@ -307,7 +308,7 @@ def ensure_topic(cluster: KafkaCluster, *, spec: TopicSpec, update: bool) -> Top
     """
     with kafka_errors("ensure topic", spec.name):
         outcome = _ensure(cluster, spec, update=update)
-    logger = get_run_logger()
+    logger = task_logger()
     explained = "; ".join(difference.describe() for difference in outcome.differences)
     if outcome.status == "created":
         logger.info(

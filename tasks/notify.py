@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.blocks.abstract import NotificationBlock, NotificationError
 from prefect.blocks.core import Block
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
 from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
+from tasks.logs import task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
 __all__ = ["load_channel", "notify", "notify_errors", "save_webhook_channel", "webhook_block"]
@@ -127,4 +128,4 @@ def notify(channel: str, *, subject: str, body: str) -> None:
         # notify is sync-compatible: called from a sync task it returns None.
         block.notify(body, subject)  # type: ignore[unused-coroutine]
     # The subject only: bodies may hold one-time approval codes.
-    get_run_logger().info("Sent %r to %s", subject, channel)
+    task_logger().info("Sent %r to %s", subject, channel)

@@ -7,10 +7,8 @@ permanent), and the policy tags in the shapes AWS APIs want.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
 
 from botocore.exceptions import (
     ClientError,
@@ -19,10 +17,9 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
-from prefect import get_run_logger
-from prefect.exceptions import MissingContextError
 
 from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
+from tasks.logs import task_logger
 
 __all__ = [
     "NOT_FOUND_CODES",
@@ -118,12 +115,3 @@ def aws_errors(operation: str, resource: str) -> Iterator[None]:
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     """Tags as most AWS APIs want them: [{"Key": ..., "Value": ...}], sorted by key."""
     return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
-
-
-def task_logger() -> logging.Logger | logging.LoggerAdapter[Any]:
-    """The run logger inside a Prefect run; this package's logger when a task's function
-    is called directly (scripts, unit tests of `task.fn`)."""
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("paved.tasks.aws")

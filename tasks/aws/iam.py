@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
-from prefect import get_run_logger, task
+from prefect import task
 from pydantic import BaseModel, Field
 
 from tasks.aws import NOT_FOUND_CODES, aws_errors, error_code, tag_list
 from tasks.aws.policy_documents import GITHUB_OIDC_AUDIENCE, validate_policy_document
+from tasks.logs import task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def ensure_github_oidc_provider(account: AwsAccount) -> str:
     There is one per account: it is found by listing the account's providers (their ARNs
     end with the provider's host) and shared by every service's deploy role.
     """
-    logger = get_run_logger()
+    logger = task_logger()
     host = _provider_host(GITHUB_OIDC_URL)
     with aws_errors("ensure OIDC provider", GITHUB_OIDC_URL):
         iam = account.get_client("iam")
@@ -134,7 +135,7 @@ def ensure_deploy_role(
     """
     trust = validate_policy_document(trust_policy, kind="trust").to_json()
     permissions = validate_policy_document(permissions_policy, kind="permissions").to_json()
-    logger = get_run_logger()
+    logger = task_logger()
     changes: list[str] = []
     with aws_errors("ensure deploy role", name):
         iam = account.get_client("iam")
