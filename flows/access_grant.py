@@ -39,7 +39,7 @@ from blocks import (
 from flows.action_request import PavedRequest
 from flows.approval import Approval, request_approval
 from flows.registry_steps import ServiceContext, load_service_context
-from flows.runtime import journaled, registry_session
+from flows.runtime import journaled, owning_team, registry_session, request_field, service_run_name
 from registry import policy, queries
 from registry.errors import PolicyViolation
 from registry.models import Provider, ResourceStatus, utc_now
@@ -185,23 +185,8 @@ def needs_approval(request: _AccessRequest) -> bool:
 
 
 def _run_name(prefix: str) -> str:
-    from prefect.runtime import flow_run
-
-    request = flow_run.parameters.get("request", {})
-    get = request.get if isinstance(request, dict) else lambda key: getattr(request, key, "?")
-    service, person = get("service"), get("person")
-    return f"{prefix}/{_team_of(str(service))}/{service}/{person}"
-
-
-def _team_of(service: str) -> str:
-    """The owning team of `service`, or `unknown` (the run still gets named and journaled,
-    and fails validation with a clear message)."""
-    try:
-        with registry_session() as session:
-            row = queries.get_service(session, name=service)
-            return row.team.slug if row is not None else "unknown"
-    except Exception:  # a name is cosmetic: never fail a run over it
-        return "unknown"
+    # `<verb>/<team>/<service>` from the shared helper, then the person the grant is for.
+    return f"{service_run_name(prefix)()}/{request_field('person')}"
 
 
 # --- validation -------------------------------------------------------------------------
@@ -291,7 +276,7 @@ def _validate(request: _AccessRequest, *, granting: bool) -> _Plan:
 def access_grant(request: AccessGrantRequest) -> AccessResult:
     """Give `request.person` `request.permission` of `request.kind` on `request.service`."""
     logger = get_run_logger()
-    team = _team_of(request.service)
+    team = owning_team(request.service)
     with journaled(action=GRANT_ACTION, request=request, team=team, service=request.service):
         plan = _validate(request, granting=True)
         expires_at = (
@@ -392,7 +377,7 @@ def _grant(request: AccessGrantRequest, plan: _Plan) -> bool:
 )
 def access_revoke(request: AccessRevokeRequest) -> AccessResult:
     """Remove `request.person`'s `request.kind` access to `request.service`; idempotent."""
-    team = _team_of(request.service)
+    team = owning_team(request.service)
     with journaled(action=REVOKE_ACTION, request=request, team=team, service=request.service):
         plan = _validate(request, granting=False)
         if request.dry_run:

@@ -23,7 +23,7 @@ from blocks import AWS_BLOCK, AwsAccount, load_block
 from flows.action_request import PavedRequest
 
 # Both AWS actions act on an existing service in an allowed region: one way to check it.
-from flows.aws_storage_create import allowed_region, owning_team
+from flows.aws_storage_create import allowed_region
 from flows.registry_steps import (
     ResourceRef,
     ServiceContext,
@@ -32,7 +32,7 @@ from flows.registry_steps import (
     record_failure,
     write_ahead,
 )
-from flows.runtime import journaled, registry_session
+from flows.runtime import journaled, owning_team, registry_session, service_run_name
 from registry import policy, queries
 from registry.errors import PolicyViolation
 from registry.models import Provider
@@ -172,14 +172,6 @@ class _Plan(BaseModel):
         return [self.repository, self.log_group, self.task_definition, self.service]
 
 
-def _run_name() -> str:
-    from prefect.runtime import flow_run
-
-    request = flow_run.parameters.get("request", {})
-    get = request.get if isinstance(request, dict) else lambda key: getattr(request, key, "?")
-    return f"create-compute/{owning_team(str(get('service')))}/{get('service')}"
-
-
 def log_group_name(*, team: str, service: str) -> str:
     """`/paved/<team>/<service>`: one log group per service."""
     return f"/paved/{team}/{service}"
@@ -234,7 +226,7 @@ def _failure_recorded(item: _Planned) -> Iterator[None]:
 
 @flow(
     name="aws-compute-create",
-    flow_run_name=_run_name,
+    flow_run_name=service_run_name("create-compute"),
     description="aws:compute:create: a service's image repository, logs and Fargate service.",
     validate_parameters=True,
     log_prints=False,

@@ -29,7 +29,7 @@ from flows.registry_steps import (
     record_failure,
     write_ahead,
 )
-from flows.runtime import journaled, registry_session
+from flows.runtime import journaled, owning_team, registry_session, service_run_name
 from registry import policy, queries
 from registry.errors import PolicyViolation
 from registry.models import Provider
@@ -47,7 +47,6 @@ __all__ = [
     "StorageResource",
     "allowed_region",
     "aws_storage_create",
-    "owning_team",
 ]
 
 ACTION = "aws:storage:create"
@@ -60,8 +59,6 @@ QUEUE_PURPOSE = "jobs"
 DLQ_PURPOSE = "jobs-dlq"
 TABLE_PURPOSE = "state"
 ENCRYPTION = "AES256"
-# The run's team tag when the service is unknown (the run then fails at validation).
-UNKNOWN_TEAM = "unknown"
 # DynamoDB key attribute names Paved accepts: short, plain, the same in every SDK.
 ATTRIBUTE_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 _ATTRIBUTE = re.compile(ATTRIBUTE_PATTERN)
@@ -191,21 +188,6 @@ class _Plan(BaseModel):
         return [item for item in (self.bucket, self.dlq, self.queue, self.table) if item]
 
 
-def _run_name() -> str:
-    from prefect.runtime import flow_run
-
-    request = flow_run.parameters.get("request", {})
-    get = request.get if isinstance(request, dict) else lambda key: getattr(request, key, "?")
-    return f"create-storage/{owning_team(str(get('service')))}/{get('service')}"
-
-
-def owning_team(service: str) -> str:
-    """The slug of the team owning `service` in the registry, or UNKNOWN_TEAM."""
-    with registry_session() as session:
-        row = queries.get_service(session, name=service)
-        return row.team.slug if row is not None else UNKNOWN_TEAM
-
-
 def allowed_region(region: str | None, account: AwsAccount) -> str:
     """`region` (None: the account's default) if the account allows it, else
     PolicyViolation naming the allowed ones. Checked before any AWS call."""
@@ -278,7 +260,7 @@ def _failure_recorded(*items: _Planned) -> Iterator[None]:
 
 @flow(
     name="aws-storage-create",
-    flow_run_name=_run_name,
+    flow_run_name=service_run_name("create-storage"),
     description="aws:storage:create: a service's private bucket, queue with DLQ and table.",
     validate_parameters=True,
     log_prints=False,

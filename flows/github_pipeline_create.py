@@ -36,7 +36,7 @@ from flows.registry_steps import (
     record_failure,
     write_ahead,
 )
-from flows.runtime import journaled, registry_session
+from flows.runtime import journaled, owning_team, registry_session, service_run_name
 from registry import policy, queries
 from registry.errors import Conflict, NotFound, PolicyViolation
 from registry.models import Provider, ResourceStatus
@@ -194,27 +194,6 @@ def _workflow_values(plan: _Plan, role_arn: str) -> dict[str, dict[str, str]]:
     }
 
 
-def _owning_team(service: str) -> str:
-    """The service's team for the run's name and tags; `unknown` for a service the
-    registry lacks (validation then fails the run with the reason)."""
-    with registry_session() as session:
-        row = queries.get_service(session, name=service)
-        return row.team.slug if row is not None else "unknown"
-
-
-def _run_name() -> str:
-    from prefect.runtime import flow_run
-
-    request = flow_run.parameters.get("request", {})
-    get = request.get if isinstance(request, dict) else lambda key: getattr(request, key, "?")
-    service = str(get("service"))
-    try:
-        team = _owning_team(service)
-    except Exception:  # a run name must never fail the run; validation reports the cause
-        team = "unknown"
-    return f"create-pipeline/{team}/{service}"
-
-
 def _registered_repository(context: ServiceContext) -> str:
     with registry_session() as session:
         repositories = queries.find_resources(
@@ -332,7 +311,7 @@ def record_shared_oidc_provider(*, service: str, arn: str) -> None:
 
 @flow(
     name="github-pipeline-create",
-    flow_run_name=_run_name,
+    flow_run_name=service_run_name("create-pipeline"),
     description="github:pipeline:create: CI/CD workflows, environments and an OIDC deploy role.",
     validate_parameters=True,
     log_prints=False,
@@ -342,7 +321,7 @@ def github_pipeline_create(request: PipelineCreateRequest) -> PipelineCreateResu
     logger = get_run_logger()
     github = load_block(GitHubOrganization, GITHUB_BLOCK)
     account = load_block(AwsAccount, AWS_BLOCK)
-    team = _owning_team(request.service)
+    team = owning_team(request.service)
     with journaled(action=ACTION, request=request, team=team, service=request.service):
         plan = _plan(request, github, account)
         if request.dry_run:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, field_validator
 from blocks import GITHUB_BLOCK, GitHubOrganization, load_block
 from flows.action_request import PavedRequest
 from flows.registry_steps import ResourceRef, record_active, record_failure, write_ahead
-from flows.runtime import journaled, registry_session
+from flows.runtime import journaled, registry_session, request_field
 from registry import policy, queries
 from registry.errors import Conflict
 from registry.models import Provider
@@ -122,11 +122,7 @@ def _validate(request: RepoCreateRequest, github: GitHubOrganization) -> None:
 
 
 def _run_name() -> str:
-    from prefect.runtime import flow_run
-
-    request = flow_run.parameters.get("request", {})
-    get = request.get if isinstance(request, dict) else lambda key: getattr(request, key, "?")
-    return f"create-repo/{get('team')}/{get('name')}"
+    return f"create-repo/{request_field('team')}/{request_field('name')}"
 
 
 @flow(

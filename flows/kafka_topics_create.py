@@ -30,7 +30,7 @@ from flows.registry_steps import (
     record_failure,
     write_ahead,
 )
-from flows.runtime import journaled, registry_session
+from flows.runtime import journaled, owning_team, registry_session, service_run_name
 from registry import policy, queries
 from registry.errors import Conflict, PolicyViolation
 from registry.models import Provider
@@ -243,27 +243,6 @@ def _declared(topic: TopicRequest, spec: TopicSpec) -> dict[str, Any]:
     }
 
 
-def _owning_team(service: str) -> str:
-    """The service's team for the run's name and tags; `unknown` for a service the
-    registry lacks (validation then fails the run with the reason)."""
-    with registry_session() as session:
-        row = queries.get_service(session, name=service)
-        return row.team.slug if row is not None else "unknown"
-
-
-def _run_name() -> str:
-    from prefect.runtime import flow_run
-
-    request = flow_run.parameters.get("request", {})
-    get = request.get if isinstance(request, dict) else lambda key: getattr(request, key, "?")
-    service = str(get("service"))
-    try:
-        team = _owning_team(service)
-    except Exception:  # a run name must never fail the run; validation reports the cause
-        team = "unknown"
-    return f"create-topics/{team}/{service}"
-
-
 @task(name="registry: record dependency", cache_policy=NO_CACHE)
 def record_dependency(*, service: str, topic: str) -> None:
     """The service depends on the topic (idempotent)."""
@@ -278,7 +257,7 @@ def record_dependency(*, service: str, topic: str) -> None:
 
 @flow(
     name="kafka-topics-create",
-    flow_run_name=_run_name,
+    flow_run_name=service_run_name("create-topics"),
     description="kafka:topics:create: a service's state and event topics, named by policy.",
     validate_parameters=True,
     log_prints=False,
@@ -286,7 +265,7 @@ def record_dependency(*, service: str, topic: str) -> None:
 def kafka_topics_create(request: TopicsCreateRequest) -> TopicsCreateResult:
     """Create (or converge) the topics of `request.service`."""
     cluster = load_block(KafkaCluster, KAFKA_BLOCK)
-    team = _owning_team(request.service)
+    team = owning_team(request.service)
     with journaled(action=ACTION, request=request, team=team, service=request.service):
         context = load_service_context(service=request.service, requester=request.requester)
         specs = _specs(request, context, cluster)

@@ -106,6 +106,11 @@ class JournalContext:
     action: str
 
 
+def _is_subflow() -> bool:
+    context = FlowRunContext.get()
+    return bool(context and context.flow_run and context.flow_run.parent_task_run_id)
+
+
 def _current_flow_run() -> tuple[str, str, list[str]]:
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
@@ -149,7 +154,9 @@ def journaled(
         yield JournalContext(flow_run_id=flow_run_id, flow_run_name=flow_run_name, action=action)
     except BaseException as exc:
         _journal_end(entry, state="Failed", error=f"{type(exc).__name__}: {exc}")
-        if isinstance(exc, Exception):
+        # A failed subflow fails its parent, which tells the same people: notify once,
+        # from the top-level run.
+        if isinstance(exc, Exception) and not _is_subflow():
             # Imported here: flows.notify_failure builds on this module.
             from flows.notify_failure import notify_run_failure
 

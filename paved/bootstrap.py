@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
@@ -89,7 +89,7 @@ def bootstrap(settings: Settings, *, run_demo: bool = True) -> DemoRun | None:
     with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
         save_blocks(settings, seed)
         save_notification_blocks(settings, seed)
-        ensure_work_pool(settings.work_pool)
+        ensure_work_pool(settings.work_pool, concurrency=settings.work_pool_concurrency)
         deploy(settings)
         return run_demo_request(settings, seed) if run_demo else None
 
@@ -135,13 +135,17 @@ def save_notification_blocks(settings: Settings, seed: SeedData) -> dict[str, st
     return channels
 
 
-def ensure_work_pool(name: str) -> None:
-    """Create the `process` work pool unless it exists (the worker may have made it)."""
+def ensure_work_pool(name: str, *, concurrency: int) -> None:
+    """The `process` work pool, created unless it exists (the worker may have made it),
+    with its concurrency limit set."""
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(name)
         except ObjectNotFound:
             client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        client.update_work_pool(
+            work_pool_name=name, work_pool=WorkPoolUpdate(concurrency_limit=concurrency)
+        )
 
 
 def deploy(settings: Settings) -> None:

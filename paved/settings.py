@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     work_pool: str = Field(
         default="paved-local", min_length=1, description="Prefect process work pool to serve."
     )
+    work_pool_concurrency: int = Field(
+        default=6,
+        ge=1,
+        le=100,
+        description=(
+            "Flow runs the local worker runs at once; the rest wait in the queue. The local "
+            "Prefect server's SQLite answers 503 when too many runs write at once."
+        ),
+    )
     registry_url: str = Field(
         default="",
         description="SQLAlchemy URL of the registry; default: the SQLite file <home>/registry.db.",
@@ -133,5 +142,8 @@ class Settings(BaseSettings):
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             # SQLite answers 503 under concurrent writes and clients back off silently.
             "PREFECT_API_LOG_RETRYABLE_ERRORS": "true",
+            # The SQLite-backed server answers 503 under bursts of writes; clients back
+            # off and retry rather than failing the run (PostgreSQL is the cure at volume).
+            "PREFECT_CLIENT_MAX_RETRIES": "10",
             **self.paved_env(),
         }

@@ -38,6 +38,7 @@ __all__ = [
     "ensure_team_permission",
     "ensure_topics",
     "find_repository",
+    "github_client",
     "github_errors",
 ]
 
@@ -106,7 +107,7 @@ def github_errors(operation: str, resource: str) -> Iterator[None]:
 
 
 @contextmanager
-def _github(block: GitHubOrganization) -> Iterator[Github]:
+def github_client(block: GitHubOrganization) -> Iterator[Github]:
     """A client for one task, closed afterwards so a long-lived worker leaks no sockets."""
     client = block.get_client()
     try:
@@ -137,7 +138,7 @@ def _get_repo(org: Organization, name: str) -> Repository | None:
 def find_repository(block: GitHubOrganization, *, name: str) -> RepositoryInfo | None:
     """The repository `name` in the organization, or None when it does not exist."""
     full_name = f"{block.organization}/{name}"
-    with github_errors("get repository", full_name), _github(block) as client:
+    with github_errors("get repository", full_name), github_client(block) as client:
         repo = _get_repo(client.get_organization(block.organization), name)
         return None if repo is None else _info(repo, created=False)
 
@@ -154,7 +155,10 @@ def ensure_repository_from_template(
     """Get or create `name` from the organization's `template` repository."""
     logger = task_logger()
     full_name = f"{block.organization}/{name}"
-    with github_errors("create repository from template", full_name), _github(block) as client:
+    with (
+        github_errors("create repository from template", full_name),
+        github_client(block) as client,
+    ):
         org = client.get_organization(block.organization)
         existing = _get_repo(org, name)
         if existing is not None:
@@ -178,7 +182,7 @@ def ensure_repository_from_template(
 @task(name="github: set topics", **PROVIDER_TASK_OPTIONS)
 def ensure_topics(block: GitHubOrganization, *, full_name: str, topics: list[str]) -> bool:
     """Make the repository carry at least `topics`; returns True when it changed them."""
-    with github_errors("set topics", full_name), _github(block) as client:
+    with github_errors("set topics", full_name), github_client(block) as client:
         repo = client.get_repo(full_name)
         current = repo.get_topics()
         wanted = sorted(set(current) | set(topics))
@@ -193,7 +197,7 @@ def ensure_file(
     block: GitHubOrganization, *, full_name: str, path: str, content: str, branch: str, message: str
 ) -> bool:
     """Make `path` on `branch` hold exactly `content`; returns True when it committed."""
-    with github_errors(f"commit {path}", full_name), _github(block) as client:
+    with github_errors(f"commit {path}", full_name), github_client(block) as client:
         repo = client.get_repo(full_name)
         try:
             current = repo.get_contents(path, ref=branch)
@@ -218,7 +222,7 @@ def ensure_branch_protection(
     block: GitHubOrganization, *, full_name: str, branch: str, protection: BranchProtection
 ) -> bool:
     """Protect `branch` as `protection` says; returns True when it changed the protection."""
-    with github_errors(f"protect branch {branch}", full_name), _github(block) as client:
+    with github_errors(f"protect branch {branch}", full_name), github_client(block) as client:
         repo = client.get_repo(full_name)
         try:
             target = repo.get_branch(branch)
@@ -262,7 +266,10 @@ def ensure_team_permission(
     block: GitHubOrganization, *, team: str, full_name: str, permission: str
 ) -> bool:
     """Give GitHub team `team` `permission` on the repository; True when it changed it."""
-    with github_errors(f"grant {permission} to team {team}", full_name), _github(block) as client:
+    with (
+        github_errors(f"grant {permission} to team {team}", full_name),
+        github_client(block) as client,
+    ):
         org = client.get_organization(block.organization)
         gh_team = org.get_team_by_slug(team)
         repo = client.get_repo(full_name)
@@ -357,7 +364,7 @@ def ensure_environment(block: GitHubOrganization, *, full_name: str, spec: Envir
     from github.EnvironmentProtectionRuleReviewer import ReviewerParams
 
     operation = f"ensure environment {spec.name}"
-    with github_errors(operation, full_name), _github(block) as client:
+    with github_errors(operation, full_name), github_client(block) as client:
         org = client.get_organization(block.organization)
         ids = {("Team", org.get_team_by_slug(slug).id) for slug in spec.reviewer_teams}
         ids |= {("User", client.get_user(login).id) for login in spec.reviewer_users}
@@ -389,7 +396,7 @@ def ensure_environment(block: GitHubOrganization, *, full_name: str, spec: Envir
 @task(name="github: delete environment", **PROVIDER_TASK_OPTIONS)
 def delete_environment(block: GitHubOrganization, *, full_name: str, name: str) -> bool:
     """Delete deployment environment `name`; False when there was none."""
-    with github_errors(f"delete environment {name}", full_name), _github(block) as client:
+    with github_errors(f"delete environment {name}", full_name), github_client(block) as client:
         try:
             client.get_repo(full_name).delete_environment(name)
         except UnknownObjectException:

@@ -7,20 +7,16 @@ already gone is success.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
 from github import UnknownObjectException
 from prefect import task
 
-from tasks.github import github_errors
+from tasks.github import github_client, github_errors
 from tasks.logs import task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
 if TYPE_CHECKING:
-    from github import Github
-
     from blocks.github import GitHubOrganization
 
 __all__ = [
@@ -46,22 +42,13 @@ REPOSITORY_PERMISSIONS: tuple[RepositoryPermission, ...] = (
 )
 
 
-@contextmanager
-def _client(block: GitHubOrganization) -> Iterator[Github]:
-    client = block.get_client()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 @task(name="github: ensure team membership", **PROVIDER_TASK_OPTIONS)
 def ensure_team_membership(
     block: GitHubOrganization, *, team: str, username: str, role: TeamRole
 ) -> bool:
     """Make `username` a `role` of team `team`; True when it changed the membership."""
     resource = f"{block.organization}/{team}"
-    with github_errors(f"add {username} as {role}", resource), _client(block) as client:
+    with github_errors(f"add {username} as {role}", resource), github_client(block) as client:
         gh_team = client.get_organization(block.organization).get_team_by_slug(team)
         try:
             current = gh_team.get_team_membership(username)
@@ -78,7 +65,7 @@ def ensure_team_membership(
 def remove_team_membership(block: GitHubOrganization, *, team: str, username: str) -> bool:
     """Take `username` out of team `team`; True when they were in it."""
     resource = f"{block.organization}/{team}"
-    with github_errors(f"remove {username}", resource), _client(block) as client:
+    with github_errors(f"remove {username}", resource), github_client(block) as client:
         gh_team = client.get_organization(block.organization).get_team_by_slug(team)
         try:
             gh_team.get_team_membership(username)
@@ -98,7 +85,10 @@ def ensure_collaborator(
     GitHub reports the person's highest permission from any source (teams included): a
     direct grant is written unless it is already exactly that one.
     """
-    with github_errors(f"grant {permission} to {username}", full_name), _client(block) as client:
+    with (
+        github_errors(f"grant {permission} to {username}", full_name),
+        github_client(block) as client,
+    ):
         repo = client.get_repo(full_name)
         direct = {c.login.lower(): c for c in repo.get_collaborators(affiliation="direct")}
         current = direct.get(username.lower())
@@ -123,7 +113,7 @@ def _role_of(collaborator: object) -> str | None:
 @task(name="github: remove collaborator", **PROVIDER_TASK_OPTIONS)
 def remove_collaborator(block: GitHubOrganization, *, full_name: str, username: str) -> bool:
     """Take away `username`'s direct access; True when they had it (team access stays)."""
-    with github_errors(f"remove {username}", full_name), _client(block) as client:
+    with github_errors(f"remove {username}", full_name), github_client(block) as client:
         repo = client.get_repo(full_name)
         direct = {c.login.lower() for c in repo.get_collaborators(affiliation="direct")}
         if username.lower() not in direct:

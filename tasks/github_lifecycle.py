@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 from github import UnknownObjectException
 from prefect import task
 
-from tasks.github import _github as github_client
-from tasks.github import github_errors
+from tasks.github import github_client, github_errors
 from tasks.logs import task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -51,6 +52,48 @@ def paved(
     return subprocess.run(
         [PAVED, *args], env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout
     )
+
+
+POLICY_TAGS = {
+    "paved:service": "orders",
+    "paved:team": "payments",
+    "paved:owner": "carol",
+    "paved:cost-center": "cc-200",
+    "paved:managed-by": "paved",
+}
+
+
+def seen_by_the_providers(components: dict[str, Any]) -> None:
+    """What service:create made, as each provider's own client sees it."""
+    import boto3
+    from confluent_kafka.admin import AdminClient
+
+    aws = {
+        "endpoint_url": components["aws"]["url"],
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    ecr = boto3.client("ecr", **aws)
+    repository = ecr.describe_repositories(repositoryNames=["payments-orders-app"])
+    arn = repository["repositories"][0]["repositoryArn"]
+    tags = {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=arn)["tags"]}
+    assert tags == POLICY_TAGS
+    service = boto3.client("ecs", **aws).describe_services(
+        cluster="paved-shared", services=["payments-orders-app"], include=["TAGS"]
+    )["services"][0]
+    assert {t["key"]: t["value"] for t in service["tags"]} == POLICY_TAGS
+    role_tags = boto3.client("iam", **aws).list_role_tags(RoleName="payments-orders-deploy")
+    assert {t["Key"]: t["Value"] for t in role_tags["Tags"]} == POLICY_TAGS
+    admin = AdminClient(
+        {"bootstrap.servers": components["kafka"]["url"], "allow.auto.create.topics": False}
+    )
+    topics = admin.list_topics(timeout=10).topics
+    assert {"payments.orders.state", "payments.orders.events"} <= set(topics)
+    state = httpx.get(f"{components['github']['url']}/_fake/state").json()
+    repo = next(r for r in state["repositories"] if r["full_name"] == "acme/orders")
+    assert set(repo["topics"]) >= {"paved", "payments"}
+    assert repo["team_permissions"] == {"payments": "maintain"}
 
 
 def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]) -> None:
@@ -106,9 +149,9 @@ def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]
     ran = paved(
         stack_env,
         "run",
-        "github:repo:create",
+        "service:create",
         "--param",
-        "name=ledger",
+        "name=orders",
         "--param",
         "team=payments",
         "--param",
@@ -121,8 +164,10 @@ def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]
     assert ran.returncode == 0, ran.stdout + ran.stderr
     outcome = json.loads(ran.stdout)
     assert outcome["state"] == "Completed" and "/runs/flow-run/" in outcome["url"]
-    ledger = paved(stack_env, "who-owns", "acme/ledger", "--json")
-    assert json.loads(ledger.stdout)["owner"] == "carol"
+    assert outcome["name"] == "create-service/payments/orders"
+    seen_by_the_providers(components)
+    orders = paved(stack_env, "who-owns", "payments.orders.events", "--json")
+    assert json.loads(orders.stdout)["owner"] == "carol"
 
     again = paved(stack_env, "up")
     assert again.returncode == 0, again.stdout + again.stderr

@@ -159,7 +159,7 @@ def test_two_concurrent_creates_of_one_name_give_one_service_and_a_clear_conflic
 
 
 def test_cleanup_on_failure_removes_what_the_run_made_and_is_journaled(
-    fake_github: FakeGitHubControl, aws_account: AwsAccount, registry_url: str
+    fake_github: FakeGitHubControl, aws_account: AwsAccount, registry_url: str, sink: Sink
 ) -> None:
     fake_github.add_fault(
         method="PUT", path=r"/repos/acme/orders/environments/production", status=403, times=10
@@ -176,6 +176,12 @@ def test_cleanup_on_failure_removes_what_the_run_made_and_is_journaled(
         journal = queries.journal_for_run(session, flow_run_id=str(state.state_details.flow_run_id))
         cleanup = [e for e in journal if e.action == "service:create:cleanup"]
         assert cleanup and cleanup[0].state == "Completed"
+    # The failed pipeline subflow failed its parent: the requester and the on-call
+    # contact hear about it once, from the top-level run.
+    for person in ("dave", "carol"):
+        notices = sink.messages(person)
+        assert len(notices) == 1, notices
+        assert "service:create failed" in str(notices[0]["body"])
 
 
 def repo_archived(fake: FakeGitHubControl, full_name: str) -> bool:

@@ -246,10 +246,7 @@ def burst(prefix: str, count: int, settings: Settings) -> None:
     started = time.perf_counter()
     ids: list[UUID] = []
     for name in names:
-        run = run_deployment(
-            "service-create/service:create", parameters={"request": _request(name)}, timeout=0
-        )
-        ids.append(run.id)  # type: ignore[union-attr]
+        ids.append(_submit(run_deployment, name))
     submitted = time.perf_counter() - started
     states: dict[UUID, str] = {}
     with get_client(sync_client=True) as client:
@@ -270,6 +267,23 @@ def burst(prefix: str, count: int, settings: Settings) -> None:
     )
     print(f"  outcomes: {dict(outcomes)}; failures: {count - outcomes.get('COMPLETED', 0)}")
     print(f"  duplicates: {duplicates(settings, prefix)}")
+
+
+def _submit(run_deployment: Any, name: str) -> UUID:
+    """Create one run; the local SQLite-backed server answers 503 when busy: back off."""
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    for attempt in range(10):
+        try:
+            run = run_deployment(
+                "service-create/service:create", parameters={"request": _request(name)}, timeout=0
+            )
+            return run.id
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 503:
+                raise
+            time.sleep(2 * (attempt + 1))
+    raise SystemExit(f"the Prefect server stayed unavailable; {name} was not submitted")
 
 
 def duplicates(settings: Settings, prefix: str) -> int:
