@@ -60,6 +60,7 @@ BURST ?= 50
 bench: venv-test
 	$(BIN)/paved up
 	$(BIN)/python -m tests.perf.bench_service_create --burst $(BURST)
+	$(BIN)/python -m tests.perf.bench_registry $(if $(PG),--postgres-url $(PG))
 
 clean: down
 	rm -rf $(VENV) .paved node_modules .cache

@@ -20,6 +20,7 @@ from flows.aws_storage_create import StorageCreateRequest, aws_storage_create
 from flows.github_pipeline_create import PipelineCreateRequest, github_pipeline_create
 from flows.github_repo_create import RepoCreateRequest, github_repo_create
 from flows.kafka_topics_create import TopicsCreateRequest, kafka_topics_create
+from flows.manual_task import ManualTaskRequest, manual_task_record
 from flows.service_create import ServiceCreateRequest, service_create
 from flows.service_decommission import DecommissionRequest, service_decommission
 from flows.service_transfer import TransferRequest, service_transfer
@@ -108,6 +109,12 @@ ACTIONS: dict[str, Action] = {
             request_model=DecommissionRequest,
             summary="After approval, remove a service's resources; history kept, retired.",
             sensitive=True,
+        ),
+        Action(
+            id="ops:manual-task:record",
+            flow=manual_task_record,
+            request_model=ManualTaskRequest,
+            summary="Journal a task done by hand, so the report ranks what to automate next.",
         ),
     )
 }

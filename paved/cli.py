@@ -16,7 +16,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from paved.answers_cli import dependents, deps, orphans, people_deactivate, resources, services
 from paved.catalog_cli import actions, run
+from paved.export_cli import export_backstage
+from paved.journal_cli import journal_log, journal_report
 from paved.settings import Settings
 from paved.stack import StackError, StackStatus, stack_status, start_stack, stop_stack
 
@@ -32,6 +35,26 @@ _stderr = Console(stderr=True)
 
 app.command("actions")(actions)
 app.command("run")(run)
+
+app.command("deps")(deps)
+app.command("dependents")(dependents)
+app.command("services")(services)
+app.command("resources")(resources)
+app.command("orphans")(orphans)
+people_app = typer.Typer(help="People in the registry.", no_args_is_help=True)
+people_app.command("deactivate")(people_deactivate)
+app.add_typer(people_app, name="people")
+
+journal_app = typer.Typer(
+    help="The journal: what Paved did, and what is still done by hand.", no_args_is_help=True
+)
+journal_app.command("report")(journal_report)
+journal_app.command("log")(journal_log)
+app.add_typer(journal_app, name="journal")
+
+export_app = typer.Typer(help="Export the registry to other tools.", no_args_is_help=True)
+export_app.command("backstage")(export_backstage)
+app.add_typer(export_app, name="export")
 
 
 def _load_settings() -> Settings:

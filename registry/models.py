@@ -40,6 +40,7 @@ __all__ = [
     "JSONType",
     "JournalEntry",
     "Lifecycle",
+    "OutboxEvent",
     "Person",
     "Provider",
     "Resource",
@@ -286,7 +287,7 @@ class Resource(TimestampedModel):
     )
     provider: Mapped[Provider] = mapped_column(_enum(Provider))
     kind: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), index=True)
     external_id: Mapped[str | None] = mapped_column(String(2048), index=True)
     url: Mapped[str | None] = mapped_column(String(2048), index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
@@ -321,10 +322,10 @@ class Dependency(TimestampedModel):
 
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
     depends_on_service_id: Mapped[int | None] = mapped_column(
-        ForeignKey("services.id", ondelete="CASCADE")
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
     )
     depends_on_resource_id: Mapped[int | None] = mapped_column(
-        ForeignKey("resources.id", ondelete="CASCADE")
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(64), default="uses")
     description: Mapped[str] = mapped_column(Text, default="")
@@ -424,3 +425,28 @@ class ActionClaim(Base):
 
     def __repr__(self) -> str:
         return f"ActionClaim({self.key} by {self.holder})"
+
+
+class OutboxEvent(Base):
+    """A registry change waiting to be published to Kafka (the transactional outbox).
+
+    Written in the same transaction as the change it describes, so an event exists if and
+    only if the change was committed. ``version`` counts the events of one service (the
+    message key) from 1 up; with ``event_id`` it lets consumers drop the duplicates that
+    at-least-once publishing can deliver. ``published_at`` is set once Kafka acknowledged.
+    """
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (UniqueConstraint("service", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    service: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+    def __repr__(self) -> str:
+        return f"OutboxEvent({self.event_type} {self.service} v{self.version})"

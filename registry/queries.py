@@ -11,6 +11,8 @@ The functions live in small modules by subject and are re-exported here:
 - ``registry.ownership``: who answers for a thing
 - ``registry.notify``: where each person is notified
 - ``registry.claims``: one in-flight run per thing being made
+- ``registry.graph``: the dependency graph both ways, transitive in the database
+- ``registry.answers``: listings, orphans, a person's deactivation
 
 All take the session first and keyword arguments after it, flush what they write and
 never commit: wrap them in ``registry.db.session_scope``.
@@ -18,7 +20,19 @@ never commit: wrap them in ``registry.db.session_scope``.
 
 from __future__ import annotations
 
+from registry.answers import (
+    DeactivationReport,
+    Orphan,
+    Reassignment,
+    ResourceRow,
+    ServiceRow,
+    deactivate_person,
+    list_resources,
+    list_services,
+    orphans,
+)
 from registry.claims import claim, release
+from registry.graph import DependencyRow, dependents, deps
 from registry.journal import append_journal, journal_for_run, latest_journal
 from registry.links import (
     DependencyInfo,
@@ -57,13 +71,22 @@ from registry.services import (
 
 __all__ = [
     "MATCHED_BY",
+    "DeactivationReport",
     "DependencyInfo",
+    "DependencyRow",
+    "Orphan",
     "Ownership",
+    "Reassignment",
     "ResourceKey",
+    "ResourceRow",
+    "ServiceRow",
     "add_dependency",
     "append_journal",
     "claim",
+    "deactivate_person",
     "dependencies_of",
+    "dependents",
+    "deps",
     "expire_grants",
     "find_grants",
     "find_resources",
@@ -75,7 +98,10 @@ __all__ = [
     "grant_access",
     "journal_for_run",
     "latest_journal",
+    "list_resources",
+    "list_services",
     "notify_channels",
+    "orphans",
     "ownership_of",
     "release",
     "require_active_member",

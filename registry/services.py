@@ -27,6 +27,7 @@ from registry.models import (
     ServiceStatus,
     Team,
 )
+from registry.outbox import record_event
 from registry.people import require_active_person, require_team
 from registry.policy import SERVICE_NAME_MAX, validate_name
 
@@ -154,7 +155,15 @@ def _accountable_people(
 def set_service_status(session: Session, *, name: str, status: ServiceStatus | str) -> Service:
     """Set the service's status; NotFound if there is no such service."""
     service = require_service(session, name=name)
+    previous = service.status
     service.status = coerce_enum(ServiceStatus, status, what="service status")
+    if service.status != previous:
+        record_event(
+            session,
+            service=service.name,
+            event_type="service.status_changed",
+            payload={"status": service.status.value, "previous_status": previous.value},
+        )
     session.flush()
     return service
 
@@ -185,11 +194,33 @@ def set_ownership(
         oncall=oncall,
         cost_watcher=cost_watcher,
     )
+    before = _ownership_payload(service_row)
     service_row.team = team_row
     for role, person in people.items():
         setattr(service_row, role, person)
+    after = _ownership_payload(service_row)
+    if after != before:
+        record_event(
+            session,
+            service=service_row.name,
+            event_type="service.ownership_changed",
+            payload={**after, "previous": before},
+        )
     session.flush()
     return service_row
+
+
+def _ownership_payload(service: Service) -> dict[str, str | None]:
+    def handle(person: Person | None) -> str | None:
+        return None if person is None else person.handle
+
+    return {
+        "team": service.team.slug,
+        "owner": service.owner.handle,
+        "change_approver": handle(service.change_approver),
+        "oncall": handle(service.oncall),
+        "cost_watcher": handle(service.cost_watcher),
+    }
 
 
 # --- resources ----------------------------------------------------------------------
@@ -248,6 +279,7 @@ def upsert_resource(
         )
         resource = add_unique(session, created, reload=reload)
         if resource is created:
+            _record_resource_status(session, resource, service_row, previous=None)
             return resource
     if service_row is not None and resource.service_id != service_row.id:
         if resource.service is not None:
@@ -264,10 +296,36 @@ def upsert_resource(
         resource.spec = dict(spec)
     if tags is not None:
         resource.tags = dict(tags)
+    previous = resource.status
     resource.status = status_value
     resource.error = error
+    if status_value != previous:
+        _record_resource_status(session, resource, resource.service, previous=previous)
     session.flush()
     return resource
+
+
+def _record_resource_status(
+    session: Session,
+    resource: Resource,
+    service: Service | None,
+    *,
+    previous: ResourceStatus | None,
+) -> None:
+    record_event(
+        session,
+        service=None if service is None else service.name,
+        event_type="resource.status_changed",
+        payload={
+            "provider": resource.provider.value,
+            "kind": resource.kind,
+            "name": resource.name,
+            "external_id": resource.external_id,
+            "status": resource.status.value,
+            "previous_status": None if previous is None else previous.value,
+            "error": resource.error,
+        },
+    )
 
 
 def get_resource(

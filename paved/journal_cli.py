@@ -1,0 +1,151 @@
+"""`paved journal report` and `paved journal log`: the journal from the terminal.
+
+`report` prints what `journal:report` publishes in the Prefect UI (the same
+`registry.reports.build_report`); `log` journals a task done by hand, as the
+`ops:manual-task:record` action does, straight into the registry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy.orm import Session
+
+from paved.settings import Settings
+
+__all__ = ["journal_log", "journal_report", "parse_since"]
+
+_stdout = Console()
+_stderr = Console(stderr=True)
+_SINCE = re.compile(r"^(\d+)([dhw])$")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_since(text: str) -> timedelta:
+    """`30d`, `12h` or `2w` as a timedelta; BadParameter otherwise."""
+    match = _SINCE.match(text.strip())
+    if match is None:
+        raise typer.BadParameter(f"{text!r} is not like 30d, 12h or 2w", param_hint="--since")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+@contextmanager
+def _registry() -> Iterator[Session]:
+    from registry.db import make_engine, session_scope
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _stderr.print(Text(f"Invalid PAVED_* settings:\n{exc}", style="red"))
+        raise typer.Exit(2) from exc
+    engine = make_engine(settings.registry_url)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def journal_report(
+    since: Annotated[str, typer.Option("--since", help="How far back: 30d, 12h, 2w.")] = "30d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Runs by action, team and state; durations; failures; manual tasks to automate."""
+    from registry.reports import build_report
+
+    start = datetime.now(UTC) - parse_since(since)
+    with _registry() as session:
+        report = build_report(session, since=start)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    _stdout.print(
+        f"[bold]{report.runs}[/] runs since {start:%Y-%m-%d %H:%M} UTC · failure rate "
+        f"[bold]{report.failure_rate:.1%}[/] · p50 {_seconds(report.p50_seconds)} s · "
+        f"p95 {_seconds(report.p95_seconds)} s · {report.manual_tasks} manual tasks "
+        f"({report.manual_minutes:.0f} min)"
+    )
+    actions = Table(title="Automated actions", title_justify="left")
+    for column in ("action", "runs", "completed", "failed", "failure rate", "p50 s", "p95 s"):
+        actions.add_column(column, justify="left" if column == "action" else "right")
+    for a in report.actions:
+        actions.add_row(
+            a.action,
+            str(a.runs),
+            str(a.completed),
+            str(a.failed),
+            f"{a.failure_rate:.1%}",
+            _seconds(a.p50_seconds),
+            _seconds(a.p95_seconds),
+        )
+    _stdout.print(actions)
+    candidates = Table(title="Automation candidates (count x minutes)", title_justify="left")
+    for column in ("category", "count", "minutes", "score", "latest"):
+        candidates.add_column(
+            column, justify="right" if column in {"count", "minutes", "score"} else "left"
+        )
+    for c in report.automation_candidates:
+        candidates.add_row(
+            c.category, str(c.count), f"{c.total_minutes:.0f}", f"{c.score:.0f}", c.example
+        )
+    _stdout.print(candidates)
+    if report.top_failure_reasons:
+        reasons = Table(title="Top failure reasons", title_justify="left")
+        reasons.add_column("runs", justify="right")
+        reasons.add_column("reason")
+        for r in report.top_failure_reasons:
+            reasons.add_row(str(r.count), r.reason)
+        _stdout.print(reasons)
+
+
+def journal_log(
+    what: Annotated[str, typer.Argument(help="What was asked and done (10+ characters).")],
+    category: Annotated[str, typer.Option("--category", help="Kind of task, e.g. dns.")],
+    team: Annotated[str, typer.Option("--team", help="The team it was done for.")],
+    minutes: Annotated[int, typer.Option("--minutes", help="Minutes it took (1-1440).")],
+    requester: Annotated[str, typer.Option("--requester", help="Who asked (GitHub handle).")],
+    service: Annotated[
+        str | None, typer.Option("--service", help="The service concerned, if any.")
+    ] = None,
+) -> None:
+    """Journal a task done by hand, so `paved journal report` counts it."""
+    from flows.manual_task import ManualTaskRequest, record_in
+    from registry.errors import NotFound
+
+    try:
+        request = ManualTaskRequest(
+            what=what,
+            category=category,
+            team=team,
+            minutes_spent=minutes,
+            requester=requester,
+            service=service,
+        )
+    except ValidationError as exc:
+        _stderr.print(Text("✗ invalid manual task:", style="red"))
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            _stderr.print(Text(f"  {where}: {error['msg']}"), soft_wrap=True)
+        raise typer.Exit(2) from exc
+    try:
+        with _registry() as session:
+            result = record_in(session, request)
+    except NotFound as exc:
+        _stderr.print(Text(f"✗ {exc}", style="red"))
+        raise typer.Exit(1) from exc
+    _stdout.print(
+        f"✓ journaled {minutes} min of {category} for {team} (journal row {result.journal_id})"
+    )

@@ -1,0 +1,92 @@
+"""`paved journal log` and `paved journal report` against a SQLite registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from paved import journal_cli
+from registry.db import make_engine, migrate, session_scope
+from registry.seed import apply_seed, load_seed
+
+SEED_FILE = Path(__file__).resolve().parents[2] / "sandbox" / "seed.yaml"
+
+# Registered as paved/cli.py registers them.
+app = typer.Typer()
+journal = typer.Typer()
+journal.command("report")(journal_cli.journal_report)
+journal.command("log")(journal_cli.journal_log)
+app.add_typer(journal, name="journal")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            apply_seed(session, seed=load_seed(SEED_FILE))
+    finally:
+        engine.dispose()
+    return {"PAVED_HOME": str(tmp_path / "home"), "PAVED_REGISTRY_URL": url}
+
+
+def _run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def _log(env: dict[str, str], category: str, minutes: int, *extra: str) -> tuple[int, str]:
+    return _run(
+        env,
+        "journal",
+        "log",
+        "Rotated the credentials of a team by hand",
+        "--category",
+        category,
+        "--team",
+        "platform",
+        "--minutes",
+        str(minutes),
+        "--requester",
+        "bob",
+        *extra,
+    )
+
+
+def test_logged_tasks_show_in_the_report(env: dict[str, str]) -> None:
+    for category, minutes in [("credentials", 20), ("credentials", 25), ("dns", 60)]:
+        code, output = _log(env, category, minutes)
+        assert code == 0, output
+        assert "journaled" in output
+    code, output = _run(env, "journal", "report", "--since", "7d", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["manual_tasks"] == 3 and report["manual_minutes"] == 105
+    assert [(c["category"], c["score"]) for c in report["automation_candidates"]] == [
+        ("dns", 60.0),
+        ("credentials", 45.0),
+    ]
+    code, output = _run(env, "journal", "report")
+    assert code == 0, output
+    assert "Automation candidates" in output and "credentials" in output
+
+
+def test_invalid_tasks_are_refused(env: dict[str, str]) -> None:
+    code, output = _log(env, "dns", 0)
+    assert code == 2 and "minutes_spent" in output
+    code, output = _log(env, "dns", 10, "--service", "nope")
+    assert code == 1 and "nope" in output
+    code, output = _run(env, "journal", "report", "--json")
+    assert json.loads(output)["runs"] == 0
+
+
+def test_since_must_be_a_duration(env: dict[str, str]) -> None:
+    assert journal_cli.parse_since("2w").days == 14
+    code, output = _run(env, "journal", "report", "--since", "soon")
+    assert code == 2 and "30d" in output

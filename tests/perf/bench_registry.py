@@ -1,0 +1,269 @@
+"""How fast the registry answers at scale: who-owns and transitive deps.
+
+Seeds 10,000 services holding 100,000 resources (bulk inserts), with service -> service
+dependency chains (and a cycle per chain) plus resource dependencies, into a new SQLite
+file, and into PostgreSQL too when ``--postgres-url`` names an empty database. Then:
+
+- who-owns: 1,000 ``ownership_of`` lookups of mixed kinds (service name, resource name,
+  external id, URL), a session each, as the CLI does; p50 and p99.
+- deps: ``deps(transitive=True)`` for 200 services; p50 and p99.
+
+Targets: who-owns p99 < 5 ms, transitive deps p99 < 50 ms.
+A script, not a test: it prints figures and asserts nothing about speed.
+
+    .venv/bin/python -m tests.perf.bench_registry [--postgres-url postgresql://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, text
+from sqlalchemy.orm import Session
+
+from registry.db import make_engine, migrate
+from registry.graph import deps
+from registry.models import (
+    Dependency,
+    Person,
+    Provider,
+    Resource,
+    ResourceStatus,
+    Service,
+    ServiceStatus,
+    Team,
+    TeamMembership,
+    TeamRole,
+)
+from registry.ownership import ownership_of
+
+SERVICES = 10_000
+RESOURCES_PER_SERVICE = 10
+PEOPLE = 500
+TEAMS = 50
+CHAIN = 8  # services s, s+1, ... s+7 depend on the next; the last on the first
+LINK_EVERY = 2
+LOOKUPS = 1_000
+DEPS_SAMPLES = 200
+WHO_OWNS_P99_MS = 5.0
+DEPS_P99_MS = 50.0
+
+# (provider, kind, external id, url) of a service's i-th resource.
+_KINDS: list[tuple[Provider, str]] = [
+    (Provider.GITHUB, "github_repository"),
+    (Provider.AWS, "s3_bucket"),
+    (Provider.AWS, "ecr_repository"),
+    (Provider.AWS, "iam_role"),
+    (Provider.KAFKA, "kafka_topic"),
+]
+
+
+def _resource(service_id: int, index: int) -> dict[str, Any]:
+    provider, kind = _KINDS[index % len(_KINDS)]
+    name = f"svc-{service_id}-{kind}-{index}"
+    if provider is Provider.GITHUB:
+        external_id, url = f"acme/{name}", f"https://github.example/acme/{name}"
+    elif provider is Provider.AWS:
+        external_id, url = f"arn:aws:s3:::{name}", None
+    else:
+        external_id, url = f"{name}.events.v1", None
+    return {
+        "service_id": service_id,
+        "provider": provider,
+        "kind": kind,
+        "name": name,
+        "external_id": external_id,
+        "url": url,
+        "spec": {},
+        "tags": {"service": f"svc-{service_id}"},
+        "status": ResourceStatus.ACTIVE,
+    }
+
+
+def seed(engine: Engine) -> None:
+    """Bulk-insert the people, teams, services, resources and dependencies."""
+    rng = random.Random(7)
+    with Session(engine) as session, session.begin():
+        session.execute(
+            insert(Person),
+            [
+                {"id": i, "handle": f"dev{i}", "name": f"Dev {i}", "email": f"dev{i}@x.example"}
+                for i in range(1, PEOPLE + 1)
+            ],
+        )
+        session.execute(
+            insert(Team),
+            [
+                {
+                    "id": t,
+                    "slug": f"team-{t}",
+                    "name": f"Team {t}",
+                    "lead_id": t,
+                    "cost_center": "cc",
+                }
+                for t in range(1, TEAMS + 1)
+            ],
+        )
+        session.execute(
+            insert(TeamMembership),
+            [
+                {
+                    "team_id": (p - 1) % TEAMS + 1,
+                    "person_id": p,
+                    "role": TeamRole.LEAD if p <= TEAMS else TeamRole.MEMBER,
+                }
+                for p in range(1, PEOPLE + 1)
+            ],
+        )
+        session.execute(
+            insert(Service),
+            [
+                {
+                    "id": s,
+                    "name": f"svc-{s}",
+                    "team_id": (s - 1) % TEAMS + 1,
+                    "owner_id": (s - 1) % PEOPLE + 1,
+                    "change_approver_id": (s - 1) % TEAMS + 1,
+                    "oncall_id": (s - 1) % PEOPLE + 1,
+                    "cost_watcher_id": (s - 1) % TEAMS + 1,
+                    "status": ServiceStatus.ACTIVE,
+                }
+                for s in range(1, SERVICES + 1)
+            ],
+        )
+        batch: list[dict[str, Any]] = []
+        for s in range(1, SERVICES + 1):
+            batch.extend(_resource(s, index) for index in range(RESOURCES_PER_SERVICE))
+            if len(batch) >= 10_000:
+                session.execute(insert(Resource), batch)
+                batch = []
+        if batch:
+            session.execute(insert(Resource), batch)
+        edges: set[tuple[int, int]] = set()
+        for start in range(1, SERVICES + 1, CHAIN):
+            members = list(range(start, min(start + CHAIN, SERVICES + 1)))
+            edges.update(zip(members, members[1:] + members[:1], strict=True))
+            # One chain in LINK_EVERY also calls into another chain, so some closures
+            # cross chains (and grow to hundreds of services when links line up).
+            if (start // CHAIN) % LINK_EVERY == 0:
+                edges.add((members[-1], rng.randrange(1, SERVICES + 1)))
+        dependencies = [
+            {"service_id": a, "depends_on_service_id": b, "kind": "uses"}
+            for a, b in sorted(edges)
+            if a != b
+        ]
+        # Each service uses one resource of another service (ids follow insertion order).
+        dependencies.extend(
+            {
+                "service_id": s,
+                "depends_on_resource_id": rng.randrange(1, SERVICES * RESOURCES_PER_SERVICE + 1),
+                "kind": "reads",
+            }
+            for s in range(1, SERVICES + 1)
+        )
+        session.execute(insert(Dependency), dependencies)
+    # Planner statistics, as a live registry has them (PostgreSQL's autovacuum would get
+    # there on its own, later); without them PostgreSQL may walk the graph by scans.
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+
+
+def _lookups(rng: random.Random) -> list[str]:
+    things = []
+    for n in range(LOOKUPS):
+        s = rng.randrange(1, SERVICES + 1)
+        resource = _resource(s, rng.randrange(RESOURCES_PER_SERVICE))
+        form = n % 4
+        if form == 0:
+            things.append(f"svc-{s}")
+        elif form == 1:
+            things.append(resource["name"])
+        elif form == 2:
+            things.append(resource["external_id"])
+        else:
+            github = _resource(s, 0)
+            things.append(f"{github['url']}.git")
+    return things
+
+
+def _timed(engine: Engine, calls: list[Callable[[Session], object]]) -> list[float]:
+    durations = []
+    for call in calls:
+        started = time.perf_counter()
+        with Session(engine) as session:
+            answer = call(session)
+        durations.append((time.perf_counter() - started) * 1000)
+        if answer is None:
+            raise SystemExit("a lookup found nothing: the seed and the lookups disagree")
+    return durations
+
+
+def _closures(engine: Engine, names: list[str]) -> list[list[object]]:
+    with Session(engine) as session:
+        return [list(deps(session, service=name, transitive=True)) for name in names]
+
+
+def _percentiles(durations: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(durations, n=100, method="inclusive")
+    return cuts[49], cuts[98]
+
+
+def bench(label: str, url: str) -> None:
+    print(f"\n== {label}")
+    started = time.perf_counter()
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        seed(engine)
+        print(
+            f"seeded {SERVICES:,} services, {SERVICES * RESOURCES_PER_SERVICE:,} resources "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
+        rng = random.Random(11)
+        things = _lookups(rng)
+        # Warm the pool and the database's caches with a few lookups first.
+        _timed(engine, [lambda session, t=t: ownership_of(session, thing=t) for t in things[:20]])
+        who = _timed(engine, [lambda session, t=t: ownership_of(session, thing=t) for t in things])
+        p50, p99 = _percentiles(who)
+        verdict = "ok" if p99 < WHO_OWNS_P99_MS else "SLOW"
+        print(
+            f"who-owns  {LOOKUPS} lookups: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+            f"(target p99 < {WHO_OWNS_P99_MS:g} ms: {verdict})"
+        )
+        names = [f"svc-{rng.randrange(1, SERVICES + 1)}" for _ in range(DEPS_SAMPLES)]
+        closure = _timed(
+            engine, [lambda session, n=n: deps(session, service=n, transitive=True) for n in names]
+        )
+        sizes = [len(deps_rows) for deps_rows in _closures(engine, names)]
+        print(f"closure sizes (edges): mean {statistics.mean(sizes):.0f}, max {max(sizes)}")
+        p50, p99 = _percentiles(closure)
+        verdict = "ok" if p99 < DEPS_P99_MS else "SLOW"
+        print(
+            f"deps --transitive {DEPS_SAMPLES} services: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+            f"(target p99 < {DEPS_P99_MS:g} ms: {verdict})"
+        )
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--postgres-url", help="an EMPTY PostgreSQL database to seed and measure as well"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="paved-bench-") as directory:
+        bench("SQLite", f"sqlite:///{Path(directory) / 'registry.db'}")
+    if args.postgres_url:
+        bench("PostgreSQL", args.postgres_url)
+
+
+if __name__ == "__main__":
+    main()
