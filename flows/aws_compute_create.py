@@ -11,8 +11,6 @@ that failed half-way resumes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
@@ -27,9 +25,9 @@ from flows.aws_storage_create import allowed_region
 from flows.registry_steps import (
     ResourceRef,
     ServiceContext,
+    failure_recorded,
     load_service_context,
     record_active,
-    record_failure,
     write_ahead,
 )
 from flows.runtime import journaled, owning_team, registry_session, service_run_name
@@ -214,16 +212,6 @@ def _plan(
     )
 
 
-@contextmanager
-def _failure_recorded(item: _Planned) -> Iterator[None]:
-    """Record a provider failure on the resource it concerns, then let it fail the run."""
-    try:
-        yield
-    except Exception as exc:
-        record_failure(item.ref, error=str(exc))
-        raise
-
-
 @flow(
     name="aws-compute-create",
     flow_run_name=service_run_name("create-compute"),
@@ -325,7 +313,7 @@ def _provision(
             )
         )
 
-    with _failure_recorded(plan.repository):
+    with failure_recorded(plan.repository.ref):
         repo = ensure_ecr_repository(account, name=plan.repository.ref.name, tags=context.tags)
     activate(
         plan.repository,
@@ -335,7 +323,7 @@ def _provision(
         changes=repo.changes,
     )
 
-    with _failure_recorded(plan.log_group):
+    with failure_recorded(plan.log_group.ref):
         logs = ensure_log_group(
             account,
             name=plan.log_group.ref.name,
@@ -348,7 +336,7 @@ def _provision(
 
     image = f"{repo.uri}:{IMAGE_TAG}"
     cpu, memory = FARGATE_SIZES[request.size]
-    with _failure_recorded(plan.task_definition):
+    with failure_recorded(plan.task_definition.ref):
         definition = ensure_task_definition(
             account,
             family=plan.task_definition.ref.name,
@@ -370,7 +358,7 @@ def _provision(
         revision=definition.revision,
     )
 
-    with _failure_recorded(plan.service):
+    with failure_recorded(plan.service.ref):
         cluster = ensure_cluster(account)
         subnets = default_subnets(account)
         security_groups = default_security_groups(account, subnets=subnets)

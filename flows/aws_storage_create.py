@@ -11,8 +11,6 @@ completed changes nothing; one that failed half-way resumes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -24,9 +22,9 @@ from flows.action_request import PavedRequest
 from flows.registry_steps import (
     ResourceRef,
     ServiceContext,
+    failure_recorded,
     load_service_context,
     record_active,
-    record_failure,
     write_ahead,
 )
 from flows.runtime import journaled, owning_team, registry_session, service_run_name
@@ -247,17 +245,6 @@ def _plan(request: StorageCreateRequest, context: ServiceContext, region: str) -
     return plan
 
 
-@contextmanager
-def _failure_recorded(*items: _Planned) -> Iterator[None]:
-    """Record a provider failure on the resources it concerns, then let it fail the run."""
-    try:
-        yield
-    except Exception as exc:
-        for item in items:
-            record_failure(item.ref, error=str(exc))
-        raise
-
-
 @flow(
     name="aws-storage-create",
     flow_run_name=service_run_name("create-storage"),
@@ -344,7 +331,7 @@ def _provision(
         done.append((resource, changes))
 
     if plan.bucket is not None:
-        with _failure_recorded(plan.bucket):
+        with failure_recorded(plan.bucket.ref):
             bucket = ensure_bucket(
                 account,
                 name=plan.bucket.ref.name,
@@ -356,7 +343,7 @@ def _provision(
             plan.bucket, arn=bucket.arn, url=None, created=bucket.created, changes=bucket.changes
         )
     if plan.queue is not None and plan.dlq is not None:
-        with _failure_recorded(plan.dlq, plan.queue):
+        with failure_recorded(plan.dlq.ref, plan.queue.ref):
             pair = ensure_queue_with_dlq(
                 account,
                 name=plan.queue.ref.name,
@@ -371,7 +358,7 @@ def _provision(
                 item, arn=queue.arn, url=queue.url, created=queue.created, changes=queue.changes
             )
     if plan.table is not None:
-        with _failure_recorded(plan.table):
+        with failure_recorded(plan.table.ref):
             table = ensure_table(
                 account,
                 name=plan.table.ref.name,

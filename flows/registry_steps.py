@@ -9,6 +9,8 @@ Each opens its own short session: on SQLite a session holds the write lock.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import task
@@ -22,6 +24,7 @@ from registry.models import Provider, ResourceStatus, ServiceStatus
 __all__ = [
     "ResourceRef",
     "ServiceContext",
+    "failure_recorded",
     "load_service_context",
     "record_active",
     "record_failure",
@@ -117,6 +120,18 @@ def record_failure(ref: ResourceRef, *, error: str) -> None:
         service = queries.require_service(session, name=ref.service)
         if service.status == ServiceStatus.PROVISIONING:
             queries.set_service_status(session, name=ref.service, status=ServiceStatus.FAILED)
+
+
+@contextmanager
+def failure_recorded(*refs: ResourceRef) -> Iterator[None]:
+    """Around a provider call: on failure, mark `refs` failed with the error, then let
+    the error fail the run (the registry knows what broke before the run ends)."""
+    try:
+        yield
+    except Exception as exc:
+        for ref in refs:
+            record_failure(ref, error=str(exc))
+        raise
 
 
 @task(name="registry: write ownership", cache_policy=NO_CACHE)
