@@ -23,6 +23,7 @@ from flows.action_request import PavedRequest
 # Both AWS actions act on an existing service in an allowed region: one way to check it.
 from flows.aws_storage_create import allowed_region
 from flows.registry_steps import (
+    PlannedResource,
     ResourceRef,
     ServiceContext,
     failure_recorded,
@@ -150,22 +151,15 @@ class ComputeCreateResult(BaseModel):
     dry_run: bool = Field(description="True when nothing was touched.")
 
 
-class _Planned(BaseModel):
-    """A resource the request asks for: its registry reference and declared settings."""
-
-    ref: ResourceRef
-    spec: dict[str, Any]
-
-
 class _Plan(BaseModel):
     """The four resources of a compute request."""
 
-    repository: _Planned
-    log_group: _Planned
-    task_definition: _Planned
-    service: _Planned
+    repository: PlannedResource
+    log_group: PlannedResource
+    task_definition: PlannedResource
+    service: PlannedResource
 
-    def items(self) -> list[_Planned]:
+    def items(self) -> list[PlannedResource]:
         """In creation order."""
         return [self.repository, self.log_group, self.task_definition, self.service]
 
@@ -182,9 +176,9 @@ def _plan(
     cpu, memory = FARGATE_SIZES[request.size]
     log_group = log_group_name(team=context.team, service=context.service)
 
-    def planned(kind: str, name: str, **spec: Any) -> _Planned:
+    def planned(kind: str, name: str, **spec: Any) -> PlannedResource:
         ref = ResourceRef(service=context.service, provider=Provider.AWS, kind=kind, name=name)
-        return _Planned(ref=ref, spec={"region": region, **spec})
+        return PlannedResource(ref=ref, spec={"region": region, **spec})
 
     return _Plan(
         repository=planned(
@@ -274,7 +268,7 @@ def _provision(
     done: list[tuple[ComputeResource, list[str]]] = []
 
     def activate(
-        item: _Planned,
+        item: PlannedResource,
         *,
         external_id: str,
         url: str | None,

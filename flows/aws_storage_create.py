@@ -11,7 +11,6 @@ completed changes nothing; one that failed half-way resumes.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -20,6 +19,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from blocks import AWS_BLOCK, AwsAccount, load_block
 from flows.action_request import PavedRequest
 from flows.registry_steps import (
+    PlannedResource,
     ResourceRef,
     ServiceContext,
     failure_recorded,
@@ -166,22 +166,15 @@ class StorageCreateResult(BaseModel):
     dry_run: bool = Field(description="True when nothing was touched.")
 
 
-class _Planned(BaseModel):
-    """A resource the request asks for: its registry reference and declared settings."""
-
-    ref: ResourceRef
-    spec: dict[str, Any]
-
-
 class _Plan(BaseModel):
     """The resources the request asks for; None where it asks for none."""
 
-    bucket: _Planned | None = None
-    dlq: _Planned | None = None
-    queue: _Planned | None = None
-    table: _Planned | None = None
+    bucket: PlannedResource | None = None
+    dlq: PlannedResource | None = None
+    queue: PlannedResource | None = None
+    table: PlannedResource | None = None
 
-    def items(self) -> list[_Planned]:
+    def items(self) -> list[PlannedResource]:
         """The planned resources in creation order (a DLQ before its queue)."""
         return [item for item in (self.bucket, self.dlq, self.queue, self.table) if item]
 
@@ -203,7 +196,7 @@ def _plan(request: StorageCreateRequest, context: ServiceContext, region: str) -
 
     plan = _Plan()
     if request.bucket:
-        plan.bucket = _Planned(
+        plan.bucket = PlannedResource(
             ref=ref(BUCKET_KIND, BUCKET_PURPOSE),
             spec={
                 "region": region,
@@ -214,7 +207,7 @@ def _plan(request: StorageCreateRequest, context: ServiceContext, region: str) -
         )
     if request.queue:
         dlq, queue = ref(QUEUE_KIND, DLQ_PURPOSE), ref(QUEUE_KIND, QUEUE_PURPOSE)
-        plan.dlq = _Planned(
+        plan.dlq = PlannedResource(
             ref=dlq,
             spec={
                 "region": region,
@@ -222,7 +215,7 @@ def _plan(request: StorageCreateRequest, context: ServiceContext, region: str) -
                 "dead_letter_queue_of": queue.name,
             },
         )
-        plan.queue = _Planned(
+        plan.queue = PlannedResource(
             ref=queue,
             spec={
                 "region": region,
@@ -233,7 +226,7 @@ def _plan(request: StorageCreateRequest, context: ServiceContext, region: str) -
             },
         )
     if request.table:
-        plan.table = _Planned(
+        plan.table = PlannedResource(
             ref=ref(TABLE_KIND, TABLE_PURPOSE),
             spec={
                 "region": region,
@@ -306,7 +299,7 @@ def _provision(
     done: list[tuple[StorageResource, list[str]]] = []
 
     def activate(
-        item: _Planned, *, arn: str, url: str | None, created: bool, changes: list[str]
+        item: PlannedResource, *, arn: str, url: str | None, created: bool, changes: list[str]
     ) -> None:
         record_active(
             item.ref,

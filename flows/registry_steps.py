@@ -22,6 +22,7 @@ from registry import policy, queries
 from registry.models import Provider, ResourceStatus, ServiceStatus
 
 __all__ = [
+    "PlannedResource",
     "ResourceRef",
     "ServiceContext",
     "failure_recorded",
@@ -30,6 +31,13 @@ __all__ = [
     "record_failure",
     "write_ahead",
 ]
+
+
+class PlannedResource(BaseModel):
+    """A resource a request asks for: its registry reference and declared settings."""
+
+    ref: ResourceRef
+    spec: dict[str, Any]
 
 
 class ServiceContext(BaseModel):

@@ -17,6 +17,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+from pydantic import BaseModel, Field
 
 from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
 from tasks.logs import task_logger
@@ -24,6 +25,7 @@ from tasks.logs import task_logger
 __all__ = [
     "NOT_FOUND_CODES",
     "TRANSIENT_CODES",
+    "AwsResourceInfo",
     "aws_errors",
     "error_code",
     "tag_list",
@@ -77,6 +79,15 @@ _TRANSPORT_ERRORS = (
     ReadTimeoutError,
     ConnectionClosedError,
 )
+
+
+class AwsResourceInfo(BaseModel):
+    """What an ensure_* task returns about the resource it made sure of."""
+
+    name: str = Field(description="Resource name.")
+    arn: str = Field(description="Resource ARN.")
+    created: bool = Field(description="True when this call created it.")
+    changes: list[str] = Field(description="What this call changed; empty when all was in place.")
 
 
 def error_code(exc: ClientError) -> str:

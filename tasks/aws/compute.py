@@ -16,7 +16,14 @@ from botocore.exceptions import ClientError
 from prefect import task
 from pydantic import BaseModel, Field
 
-from tasks.aws import NOT_FOUND_CODES, aws_errors, error_code, tag_list, task_logger
+from tasks.aws import (
+    NOT_FOUND_CODES,
+    AwsResourceInfo,
+    aws_errors,
+    error_code,
+    tag_list,
+    task_logger,
+)
 from tasks.errors import PermanentProviderError
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
@@ -49,14 +56,10 @@ CONTAINER_NAME = "app"
 _SERVICE_GONE_CODES = NOT_FOUND_CODES | {"ServiceNotActiveException"}
 
 
-class RepositoryInfo(BaseModel):
+class RepositoryInfo(AwsResourceInfo):
     """An ECR repository."""
 
-    name: str = Field(description="Repository name.")
-    arn: str = Field(description="Repository ARN.")
     uri: str = Field(description="repositoryUri, what `docker push` takes.")
-    created: bool = Field(description="True when this call created it.")
-    changes: list[str] = Field(description="What this call changed; empty when all was in place.")
 
 
 class ClusterInfo(BaseModel):
@@ -67,13 +70,10 @@ class ClusterInfo(BaseModel):
     created: bool = Field(description="True when this call created it.")
 
 
-class LogGroupInfo(BaseModel):
+class LogGroupInfo(AwsResourceInfo):
     """A CloudWatch Logs log group."""
 
-    name: str = Field(description="Log group name.")
     arn: str = Field(description="Log group ARN (without the trailing ':*').")
-    created: bool = Field(description="True when this call created it.")
-    changes: list[str] = Field(description="What this call changed; empty when all was in place.")
 
 
 class TaskDefinitionInfo(BaseModel):

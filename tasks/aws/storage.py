@@ -18,7 +18,14 @@ from botocore.exceptions import ClientError
 from prefect import task
 from pydantic import BaseModel, Field
 
-from tasks.aws import NOT_FOUND_CODES, aws_errors, error_code, tag_list, task_logger
+from tasks.aws import (
+    NOT_FOUND_CODES,
+    AwsResourceInfo,
+    aws_errors,
+    error_code,
+    tag_list,
+    task_logger,
+)
 from tasks.errors import PermanentProviderError, TransientProviderError
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
@@ -46,23 +53,16 @@ _TABLE_ACTIVE_POLLS = 10
 _TABLE_POLL_SECONDS = 1.0
 
 
-class BucketInfo(BaseModel):
+class BucketInfo(AwsResourceInfo):
     """An S3 bucket as Paved left it."""
 
-    name: str = Field(description="Bucket name.")
     arn: str = Field(description="arn:aws:s3:::<name>.")
-    created: bool = Field(description="True when this call created it.")
-    changes: list[str] = Field(description="What this call changed; empty when all was in place.")
 
 
-class QueueInfo(BaseModel):
+class QueueInfo(AwsResourceInfo):
     """One SQS queue."""
 
-    name: str = Field(description="Queue name.")
-    arn: str = Field(description="Queue ARN.")
     url: str = Field(description="Queue URL, what SQS clients send to.")
-    created: bool = Field(description="True when this call created it.")
-    changes: list[str] = Field(description="What this call changed; empty when all was in place.")
 
 
 class QueuePair(BaseModel):
