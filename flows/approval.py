@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from flows.notify_failure import flow_run_ui_url
 from flows.registry_steps import ServiceContext
-from flows.runtime import registry_session
+from flows.runtime import journal_state, registry_session
 from registry import queries
 from registry.errors import NotAuthorized
 from registry.models import utc_now
@@ -68,24 +68,8 @@ def _run() -> tuple[str, str]:
 
 
 def _journal(flow_run_id: str, *, state: str, extra: dict[str, Any], error: str | None) -> None:
-    """Append an approval state to the run's journal, copying its first row's context."""
-    with registry_session() as session:
-        entries = queries.journal_for_run(session, flow_run_id=flow_run_id)
-        if not entries:
-            raise RuntimeError("request_approval runs inside journaled(...)")
-        first = entries[0]
-        queries.append_journal(
-            session,
-            flow_run_id=flow_run_id,
-            action=first.action,
-            requester=first.requester,
-            team=first.team,
-            service=first.service,
-            parameters={**first.parameters, "approval": extra},
-            state=state,
-            started_at=first.started_at,
-            error=error,
-        )
+    """Append an approval state to the run's journal."""
+    journal_state(flow_run_id, state=state, key="approval", extra=extra, error=error)
 
 
 def _message(

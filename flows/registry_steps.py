@@ -29,6 +29,7 @@ __all__ = [
     "load_service_context",
     "record_active",
     "record_failure",
+    "service_context",
     "write_ahead",
 ]
 
@@ -60,6 +61,14 @@ def load_service_context(*, service: str, requester: str) -> ServiceContext:
         queries.require_active_member(
             session, team=row.team.slug, handle=requester, role="requester"
         )
+    return service_context(service=service)
+
+
+def service_context(*, service: str) -> ServiceContext:
+    """The service `service` as day-2 actions see it, with no requester check: for
+    Paved's own runs (audits) that act on a service nobody in particular asked about."""
+    with registry_session() as session:
+        row = queries.require_service(session, name=service)
         return ServiceContext(
             service=row.name,
             team=row.team.slug,

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
@@ -31,6 +32,7 @@ from registry.db import make_engine, session_scope
 
 __all__ = [
     "JournalContext",
+    "journal_state",
     "journaled",
     "owning_team",
     "registry_session",
@@ -190,3 +192,27 @@ def _journal_end(entry: dict[str, object], *, state: str, error: str | None) -> 
         # The run's own outcome matters more than its journal row: log loudly and let
         # the journal reconciliation (from Prefect's API) fill the gap.
         get_run_logger().exception("Could not journal the end of run %s", entry["flow_run_id"])
+
+
+def journal_state(
+    flow_run_id: str, *, state: str, key: str, extra: dict[str, Any], error: str | None = None
+) -> None:
+    """Append a state within a journaled run (Paused, Approved, Remediated...), copying
+    the run's first row and adding ``extra`` to its parameters under ``key``."""
+    with registry_session() as session:
+        entries = queries.journal_for_run(session, flow_run_id=flow_run_id)
+        if not entries:
+            raise RuntimeError("journal_state runs inside journaled(...)")
+        first = entries[0]
+        queries.append_journal(
+            session,
+            flow_run_id=flow_run_id,
+            action=first.action,
+            requester=first.requester,
+            team=first.team,
+            service=first.service,
+            parameters={**first.parameters, key: extra},
+            state=state,
+            started_at=first.started_at,
+            error=error,
+        )

@@ -25,7 +25,18 @@ from paved.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["dependents", "deps", "orphans", "people_deactivate", "resources", "services"]
+__all__ = [
+    "JsonOption",
+    "cli_registry",
+    "dependents",
+    "deps",
+    "orphans",
+    "people_deactivate",
+    "print_json",
+    "print_table",
+    "resources",
+    "services",
+]
 
 _stderr = Console(stderr=True)
 T = TypeVar("T")
@@ -36,7 +47,7 @@ JsonOption = Annotated[
 
 
 @contextmanager
-def _registry() -> Iterator[Session]:
+def cli_registry() -> Iterator[Session]:
     """A session on the registry of the current PAVED_* settings, committed at the end.
 
     Registry errors become a message and an exit code: NotFound 1, PolicyViolation 2.
@@ -64,11 +75,11 @@ def _registry() -> Iterator[Session]:
         engine.dispose()
 
 
-def _print_json(answer: Any) -> None:
+def print_json(answer: Any) -> None:
     typer.echo(json.dumps(answer, default=str, indent=2))
 
 
-def _table(
+def print_table(
     title: str, columns: Sequence[str], rows: Iterable[T], cells: Callable[[T], Sequence[Any]]
 ) -> None:
     table = Table(title=title, title_justify="left")
@@ -91,12 +102,12 @@ def deps(
     """What SERVICE depends on: services and resources, with --transitive the whole closure."""
     from registry.graph import deps as find_deps
 
-    with _registry() as session:
+    with cli_registry() as session:
         rows = find_deps(session, service=service, transitive=transitive)
     if as_json:
-        _print_json([asdict(row) for row in rows])
+        print_json([asdict(row) for row in rows])
         return
-    _table(
+    print_table(
         f"{service} depends on" + (" (transitively)" if transitive else ""),
         ("depth", "service", "depends on", "type", "kind"),
         rows,
@@ -122,12 +133,12 @@ def dependents(
     """Who depends on THING, directly (depth 1) and through other services."""
     from registry.graph import dependents as find_dependents
 
-    with _registry() as session:
+    with cli_registry() as session:
         rows = find_dependents(session, thing=thing)
     if as_json:
-        _print_json([asdict(row) for row in rows])
+        print_json([asdict(row) for row in rows])
         return
-    _table(
+    print_table(
         f"Who depends on {thing}",
         ("depth", "service", "depends on", "kind"),
         rows,
@@ -143,12 +154,12 @@ def services(
     """List services with their team, accountable owner and contacts."""
     from registry.answers import list_services
 
-    with _registry() as session:
+    with cli_registry() as session:
         rows = list_services(session, team=team, owner=owner)
     if as_json:
-        _print_json([asdict(row) for row in rows])
+        print_json([asdict(row) for row in rows])
         return
-    _table(
+    print_table(
         "Services",
         ("service", "team", "owner", "change approver", "on-call", "cost watcher", "status"),
         rows,
@@ -177,14 +188,14 @@ def resources(
     """List resources with their service, team and owner."""
     from registry.answers import list_resources
 
-    with _registry() as session:
+    with cli_registry() as session:
         rows = list_resources(
             session, service=service, team=team, owner=owner, kind=kind, status=status
         )
     if as_json:
-        _print_json([asdict(row) for row in rows])
+        print_json([asdict(row) for row in rows])
         return
-    _table(
+    print_table(
         "Resources",
         ("provider", "kind", "name", "external id", "status", "service", "owner"),
         rows,
@@ -204,12 +215,12 @@ def orphans(as_json: JsonOption = False) -> None:
     """Services and resources without an active accountable owner, and why."""
     from registry.answers import orphans as find_orphans
 
-    with _registry() as session:
+    with cli_registry() as session:
         rows = find_orphans(session)
     if as_json:
-        _print_json([asdict(row) for row in rows])
+        print_json([asdict(row) for row in rows])
         return
-    _table(
+    print_table(
         "Orphans: no active accountable owner",
         ("what", "name", "reason", "team", "owner", "resources"),
         rows,
@@ -241,10 +252,10 @@ def people_deactivate(
     """
     from registry.answers import deactivate_person
 
-    with _registry() as session:
+    with cli_registry() as session:
         report = deactivate_person(session, handle=handle, requester=requester or getpass.getuser())
     if as_json:
-        _print_json(asdict(report))
+        print_json(asdict(report))
         return
     console = Console()
     when = f"{report.deactivated_at:%Y-%m-%d %H:%M} UTC"
@@ -253,7 +264,7 @@ def people_deactivate(
     if not report.needs_new_person:
         console.print("Nothing they held needs a new person.")
         return
-    _table(
+    print_table(
         f"Needs a new person (was {report.handle})",
         ("role", "of", "team", "suggested"),
         report.needs_new_person,

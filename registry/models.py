@@ -9,24 +9,29 @@ PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -35,7 +40,10 @@ __all__ = [
     "AccessGrant",
     "ActionClaim",
     "Base",
+    "CostRecord",
     "Dependency",
+    "DriftClass",
+    "DriftFinding",
     "GrantStatus",
     "JSONType",
     "JournalEntry",
@@ -176,6 +184,16 @@ class GrantStatus(StrEnum):
     EXPIRED = "expired"
 
 
+class DriftClass(StrEnum):
+    """How what a provider holds differs from what the registry declares."""
+
+    UNMANAGED = "unmanaged"  # exists, not in the registry
+    MISSING = "missing"  # in the registry, gone from the provider
+    CHANGED = "changed"  # a declared setting differs
+    MISTAGGED = "mistagged"  # policy tags missing or wrong
+    OWNERLESS = "ownerless"  # no active accountable owner
+
+
 class Base(DeclarativeBase):
     """The declarative base: one metadata with Paved's constraint naming convention."""
 
@@ -219,6 +237,9 @@ class Team(TimestampedModel):
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     cost_center: Mapped[str] = mapped_column(String(64))
 
+    # What the team may spend per week (USD) before its cost watchers hear of it.
+    weekly_budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+
     lead: Mapped[Person | None] = relationship(lazy="raise")
     memberships: Mapped[list[TeamMembership]] = relationship(
         back_populates="team", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
@@ -258,6 +279,8 @@ class Service(TimestampedModel):
     )
     description: Mapped[str] = mapped_column(Text, default="")
     lifecycle: Mapped[Lifecycle] = mapped_column(_enum(Lifecycle), default=Lifecycle.EXPERIMENTAL)
+    # What the service may spend per week (USD) before its cost watcher hears of it.
+    weekly_budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
 
     team: Mapped[Team] = relationship(lazy="raise")
     owner: Mapped[Person] = relationship(foreign_keys=[owner_id], lazy="raise")
@@ -450,3 +473,74 @@ class OutboxEvent(Base):
 
     def __repr__(self) -> str:
         return f"OutboxEvent({self.event_type} {self.service} v{self.version})"
+
+
+class DriftFinding(Base):
+    """One difference between the registry and a provider, from first seen to resolved.
+
+    ``fingerprint`` (class, provider, kind, identifier) names the same difference across
+    audit runs: a run that sees it again moves ``last_seen``; a run that no longer sees
+    it sets ``resolved_at``. At most one open finding per fingerprint (a partial unique
+    index); a difference that comes back after being resolved opens a new row, so the
+    history of each stays. ``owner`` is the person told: the accountable owner, or for
+    an ownerless or unmanaged thing the team lead the registry suggests. Names are plain
+    strings, like the journal's, so findings outlive the rows they mention.
+    """
+
+    __tablename__ = "drift_findings"
+    __table_args__ = (
+        Index(
+            "ix_drift_findings_open_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(512))
+    drift_class: Mapped[DriftClass] = mapped_column(_enum(DriftClass), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(64))
+    identifier: Mapped[str] = mapped_column(String(2048))
+    resource_id: Mapped[int | None] = mapped_column(ForeignKey("resources.id", ondelete="SET NULL"))
+    service: Mapped[str | None] = mapped_column(String(63), index=True)
+    team: Mapped[str | None] = mapped_column(String(63))
+    owner: Mapped[str | None] = mapped_column(String(39), index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_run_id: Mapped[str | None] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        state = "open" if self.resolved_at is None else "resolved"
+        return f"DriftFinding({self.drift_class.value} {self.identifier}, {state})"
+
+
+class CostRecord(Base):
+    """Spend of one week for one (service tag, team tag) pair, from Cost Explorer.
+
+    ``service`` and ``team`` are the tag values as billed ('' when the tag is absent), not
+    foreign keys: spend on a tag the registry does not know is exactly what the cost
+    audit must show. Re-running the audit for the same weeks overwrites the rows.
+    """
+
+    __tablename__ = "cost_records"
+    __table_args__ = (UniqueConstraint("week_start", "service", "team"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week_start: Mapped[date] = mapped_column(Date, index=True)
+    service: Mapped[str] = mapped_column(String(255))
+    team: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    unit: Mapped[str] = mapped_column(String(8))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+    def __repr__(self) -> str:
+        who = f"{self.service or '-'}/{self.team or '-'}"
+        return f"CostRecord({self.week_start} {who} {self.amount})"
