@@ -13,7 +13,7 @@ from prefect.client.schemas.objects import State, TaskRun
 
 from tasks.errors import TransientProviderError
 
-__all__ = ["PROVIDER_TASK_OPTIONS", "retry_delays", "retry_on_transient"]
+__all__ = ["PROVIDER_TASK_OPTIONS", "retry_delay_scale", "retry_delays", "retry_on_transient"]
 
 
 def retry_on_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
@@ -21,9 +21,14 @@ def retry_on_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
     return isinstance(state.data, TransientProviderError)
 
 
+def retry_delay_scale() -> float:
+    """PAVED_RETRY_DELAY_SCALE: tests shrink every provider backoff with it (e.g. 0.1)."""
+    return float(os.environ.get("PAVED_RETRY_DELAY_SCALE", "1"))
+
+
 def retry_delays() -> list[float]:
-    """Backoff between attempts; PAVED_RETRY_DELAY_SCALE shrinks it (tests use 0.1)."""
-    scale = float(os.environ.get("PAVED_RETRY_DELAY_SCALE", "1"))
+    """Backoff between attempts, scaled by `retry_delay_scale`."""
+    scale = retry_delay_scale()
     return [2.0 * scale, 5.0 * scale, 15.0 * scale]
 
 

@@ -1,8 +1,9 @@
 """The fake GitHub REST server: `create_app()` builds the ASGI app.
 
 Layers, outermost first: the request journal, fault injection, the token check, the
-id-based team path rewrite, then the routes (`api_orgs`, `api_repos`, and the `/_fake/`
-seam). Every refusal is answered with GitHub's status and error body.
+id-based team path rewrite, then the routes (`api_orgs`, `api_repos`, `api_access`, the
+GraphQL endpoint in `graphql`, and the `/_fake/` seam). Every refusal is answered with
+GitHub's status and error body.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox.fake_github import api_access, api_orgs, api_repos, seam
+from sandbox.fake_github import api_access, api_orgs, api_repos, graphql, seam
 from sandbox.fake_github.errors import GENERIC_DOCS_URL, GitHubError, NotFound, ValidationFailed
 from sandbox.fake_github.faults import TRANSPORT_SCOPE_KEY, FaultMiddleware, FaultPlan
 from sandbox.fake_github.journal import SEAM_PREFIX, JournalMiddleware, RequestJournal
@@ -81,7 +82,7 @@ def create_app(state: GitHubState | None = None) -> FastAPI:
     app.state.github = state
     app.state.faults = FaultPlan()
     app.state.journal = RequestJournal()
-    for module in (seam, api_orgs, api_repos, api_access):
+    for module in (seam, api_orgs, api_repos, api_access, graphql):
         # The routes themselves, not include_router(): recent FastAPI keeps included routers
         # as opaque entries, and the contract tests sweep `app.routes` for every operation.
         app.router.routes.extend(module.router.routes)

@@ -6,6 +6,12 @@ also hits PyGithub's `/organizations/{id}/team/{id}/memberships/...` calls), and
 HTTP status (answered with a GitHub-like error body) or `drop`: the TCP connection is
 aborted without a response, so the client sees a connection error (requests raises
 `ConnectionError`), as when a proxy or GitHub's edge resets it.
+
+Rate limits are status faults with GitHub's headers: a secondary limit is 403 with a
+`retry-after` header and GitHub's "You have exceeded a secondary rate limit" message, a
+primary one 403 or 429 with `x-ratelimit-remaining: 0`. On `/graphql` a fault with status
+200 answers as GitHub's GraphQL API reports an exhausted primary limit: 200 with an
+`errors` entry of type `RATE_LIMIT` (add `x-ratelimit-remaining: 0` through `headers`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.fake_github.errors import GENERIC_DOCS_URL
+from sandbox.fake_github.graphql import GRAPHQL_PATH
 from sandbox.fake_github.journal import FAULT_SCOPE_KEY, SEAM_PREFIX
 from sandbox.fake_github.paths import canonical_path
 from sandbox.fake_github.state import GitHubState
@@ -71,8 +78,15 @@ class Fault:
             self._pattern.fullmatch(path) for path in paths
         )
 
-    def body(self) -> dict[str, Any]:
-        """The GitHub-like error body answered for a status fault."""
+    def body(self, path: str = "") -> dict[str, Any]:
+        """The GitHub-like error body answered for a status fault on `path`."""
+        if path == GRAPHQL_PATH and self.status == 200:
+            # GitHub's GraphQL API refuses a query over the rate limit in the body, not
+            # with the status.
+            message = self.message or "API rate limit already exceeded for user ID 1."
+            return {
+                "errors": [{"type": "RATE_LIMIT", "code": "graphql_rate_limit", "message": message}]
+            }
         return {
             "message": self.message or DEFAULT_MESSAGES.get(self.status, "Error"),
             "documentation_url": GENERIC_DOCS_URL,
@@ -142,7 +156,7 @@ class FaultMiddleware:
             await _drop_connection(scope, receive)
             return
         scope[FAULT_SCOPE_KEY] = "status"
-        body = json.dumps(fault.body()).encode()
+        body = json.dumps(fault.body(path)).encode()
         headers = [
             (b"content-type", b"application/json; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),

@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.fake_github.graphql import GRAPHQL_PATH
+
 SEAM_PREFIX = "/_fake"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -141,7 +143,8 @@ class JournalMiddleware:
                             scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
                         )
                     ),
-                    write=method not in READ_METHODS,
+                    # GraphQL is POSTed, but the fake serves queries only, never mutations.
+                    write=method not in READ_METHODS and scope["path"] != GRAPHQL_PATH,
                     timestamp=datetime.now(UTC).isoformat(timespec="milliseconds"),
                     body=_decode_json(request_body),
                     status=status,
