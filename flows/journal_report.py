@@ -3,23 +3,44 @@
 Counts by action, team and final state, p50/p95 durations, the failure rate and its top
 reasons, and the manual tasks worth automating (count x minutes), built by
 `registry.reports.build_report` (which `paved journal report` uses too) and published as
-a markdown artifact and table artifacts under the key `journal-report`.
+a markdown artifact and table artifacts under the key `journal-report`, with a PNG chart
+of requests per week by action (`journal-report-chart`, an image artifact whose URL is a
+`data:` URL: the image is stored with the run, no file server needed).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_image_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 
+from flows.charts import png_data_url, weekly_stacked_bars_png
 from flows.runtime import registry_session
-from registry.reports import JournalReport, build_report
+from registry.reports import JournalReport, build_report, requests_per_week
 
-__all__ = ["ACTION", "journal_report", "report_markdown"]
+__all__ = ["ACTION", "CHART_KEY", "journal_chart_png", "journal_report", "report_markdown"]
 
 ACTION = "journal:report"
 ARTIFACT_KEY = "journal-report"
+CHART_KEY = f"{ARTIFACT_KEY}-chart"
+
+
+def journal_chart_png(weeks: Mapping[date, Mapping[str, int]], *, since: datetime) -> bytes:
+    """The report's chart: `registry.reports.requests_per_week` as stacked weekly bars.
+
+    The flow's image artifact and `paved journal report --chart` both draw it here.
+    """
+    return weekly_stacked_bars_png(
+        weeks,
+        title=f"Requests per week by action since {since:%Y-%m-%d} (manual tasks by category)",
+        ylabel="runs",
+    )
 
 
 def _seconds(value: float | None) -> str:
@@ -77,6 +98,7 @@ def journal_report(since_days: int = 7) -> JournalReport:
     since = datetime.now(UTC) - timedelta(days=since_days)
     with registry_session() as session:
         report = build_report(session, since=since)
+        weeks = requests_per_week(session, since=since)
     create_markdown_artifact(
         key=ARTIFACT_KEY,
         markdown=report_markdown(report),
@@ -91,6 +113,11 @@ def journal_report(since_days: int = 7) -> JournalReport:
         key=f"{ARTIFACT_KEY}-candidates",
         table=[c.model_dump(mode="json") for c in report.automation_candidates],
         description="Manual tasks ranked by count x minutes",
+    )
+    create_image_artifact(
+        image_url=png_data_url(journal_chart_png(weeks, since=since)),
+        key=CHART_KEY,
+        description=f"Requests per week by action since {since:%Y-%m-%d} (PNG)",
     )
     get_run_logger().info(
         "%d runs since %s, %d manual tasks", report.runs, since.date(), report.manual_tasks

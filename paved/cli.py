@@ -1,7 +1,8 @@
 """The `paved` command: the front door to the local stack and, later, to self-serve actions.
 
-Exit codes: 0 success; 1 the stack failed to start or stop, or `status` found a component
-unhealthy; 2 the `PAVED_*` settings are invalid.
+Exit codes: 0 success; 1 the stack (or a component of it) failed to start or stop, or
+`status` found a component unhealthy; 2 the `PAVED_*` settings are invalid, or an
+unknown component was named.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from paved.catalog_cli import actions, run
 from paved.export_cli import export_backstage
 from paved.journal_cli import journal_log, journal_report
 from paved.settings import Settings
-from paved.stack import StackError, StackStatus, stack_status, start_stack, stop_stack
+from paved.stack import (
+    COMPONENTS,
+    StackError,
+    StackStatus,
+    stack_status,
+    start_stack,
+    stop_stack,
+)
 
 __all__ = ["app"]
 
@@ -157,6 +165,69 @@ def down() -> None:
         console.print(f"Stopped {', '.join(stopped)}.")
     else:
         console.print("Nothing was running.")
+
+
+_COMPONENT_HELP = f"One or more of: {', '.join(COMPONENTS)}."
+
+
+def _components(names: list[str]) -> list[str]:
+    unknown = sorted(set(names) - set(COMPONENTS))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown component {', '.join(unknown)}; known: {', '.join(COMPONENTS)}",
+            param_hint="COMPONENT",
+        )
+    return names
+
+
+@app.command()
+def start(
+    components: Annotated[list[str], typer.Argument(metavar="COMPONENT...", help=_COMPONENT_HELP)],
+) -> None:
+    """Start these components of the local stack, e.g. after `paved stop kafka`.
+
+    Components already running and healthy are left alone; those not named are not
+    touched. The worker needs prefect. Tansu keeps topics in memory: a restarted kafka has none
+    (`registry:events:publish` creates its topic again).
+    """
+    settings = _load_settings()
+    names = _components(components)
+    console = Console()
+
+    def progress(component: str, message: str) -> None:
+        if message != "starting":
+            console.print(Text(f"✓ {component}: {message}"))
+
+    try:
+        status = start_stack(settings, components=names, progress=progress)
+    except StackError as exc:
+        raise _fail(exc) from exc
+    unhealthy = [name for name in names if not status.components[name].healthy]
+    if unhealthy:
+        _stderr.print(Text(f"✗ not healthy: {', '.join(unhealthy)}", style="red"))
+        raise typer.Exit(1)
+
+
+@app.command()
+def stop(
+    components: Annotated[list[str], typer.Argument(metavar="COMPONENT...", help=_COMPONENT_HELP)],
+) -> None:
+    """Stop these components of the local stack, leaving the others running (e.g. kafka,
+    to see what Paved does while the broker is down); `paved start` brings them back."""
+    settings = _load_settings()
+    names = _components(components)
+    try:
+        stopped = stop_stack(settings, components=names)
+    except StackError as exc:
+        raise _fail(exc) from exc
+    console = Console()
+    if stopped:
+        console.print(f"Stopped {', '.join(stopped)}.")
+    idle = [name for name in names if name not in stopped and name != "registry"]
+    if idle:
+        console.print(f"Not running: {', '.join(idle)}.")
+    if "registry" in names:
+        console.print("The registry is a database, not a process: nothing to stop.")
 
 
 @app.command()

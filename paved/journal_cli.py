@@ -1,8 +1,8 @@
 """`paved journal report` and `paved journal log`: the journal from the terminal.
 
 `report` prints what `journal:report` publishes in the Prefect UI (the same
-`registry.reports.build_report`); `log` journals a task done by hand, as the
-`ops:manual-task:record` action does, straight into the registry.
+`registry.reports.build_report`, and with `--chart` the same PNG chart); `log` journals a
+task done by hand, as the `ops:manual-task:record` action does, straight into the registry.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -62,13 +63,32 @@ def _seconds(value: float | None) -> str:
 def journal_report(
     since: Annotated[str, typer.Option("--since", help="How far back: 30d, 12h, 2w.")] = "30d",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart",
+            metavar="FILE.png",
+            dir_okay=False,
+            help="Also write the PNG chart of requests per week by action to this file.",
+        ),
+    ] = None,
 ) -> None:
     """Runs by action, team and state; durations; failures; manual tasks to automate."""
-    from registry.reports import build_report
+    from registry.reports import build_report, requests_per_week
 
     start = datetime.now(UTC) - parse_since(since)
     with _registry() as session:
         report = build_report(session, since=start)
+        weeks = requests_per_week(session, since=start) if chart is not None else None
+    if chart is not None and weeks is not None:
+        # The flow's chart, drawn by the same function (it imports Prefect: only when asked).
+        from flows.journal_report import journal_chart_png
+
+        try:
+            chart.write_bytes(journal_chart_png(weeks, since=start))
+        except OSError as exc:
+            _stderr.print(Text(f"✗ cannot write the chart to {chart}: {exc}", style="red"))
+            raise typer.Exit(1) from exc
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
@@ -109,6 +129,8 @@ def journal_report(
         for r in report.top_failure_reasons:
             reasons.add_row(str(r.count), r.reason)
         _stdout.print(reasons)
+    if chart is not None:
+        _stdout.print(Text(f"Chart of requests per week by action: {chart}"), soft_wrap=True)
 
 
 def journal_log(

@@ -4,7 +4,8 @@
 flow and `paved journal report` alike: runs by action, team and final state; p50 and p95
 durations; the failure rate and the commonest failure reasons; and manual tasks (journal
 rows with ``manual=True``) ranked by count x minutes as automation candidates, next to
-the actions already automated. ``record_manual_task`` journals one task done by hand.
+the actions already automated. ``requests_per_week`` counts runs per ISO week and action
+for the report's chart. ``record_manual_task`` journals one task done by hand.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 from uuid import uuid4
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Date, case, func, literal, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from registry.journal import append_journal, latest_journal
 from registry.models import JournalEntry, utc_now
@@ -24,16 +30,22 @@ from registry.models import JournalEntry, utc_now
 __all__ = [
     "FAILED_STATES",
     "MANUAL_ACTION",
+    "MANUAL_PREFIX",
     "ActionStats",
     "AutomationCandidate",
     "JournalReport",
     "build_report",
     "percentile",
     "record_manual_task",
+    "requests_per_week",
+    "week_start",
 ]
 
 # The action id of tasks done by hand; their category is in the journaled parameters.
 MANUAL_ACTION = "ops:manual-task:record"
+# Manual tasks are charted per category ("manual: dns"), next to the automated actions.
+MANUAL_PREFIX = "manual: "
+_UNCATEGORIZED = "uncategorized"
 FAILED_STATES = frozenset({"Failed", "Crashed"})
 _FINAL_STATES = FAILED_STATES | {"Completed", "Cancelled"}
 _TOP_REASONS = 10
@@ -137,7 +149,7 @@ def _action_stats(action: str, entries: list[JournalEntry]) -> ActionStats:
 def _candidates(manual: list[JournalEntry]) -> list[AutomationCandidate]:
     by_category: dict[str, list[JournalEntry]] = defaultdict(list)
     for entry in manual:
-        by_category[str(entry.parameters.get("category") or "uncategorized")].append(entry)
+        by_category[str(entry.parameters.get("category") or _UNCATEGORIZED)].append(entry)
     candidates = []
     for category, entries in by_category.items():
         total = sum(e.minutes_spent or 0.0 for e in entries)
@@ -191,6 +203,71 @@ def build_report(session: Session, *, since: datetime) -> JournalReport:
         manual_minutes=sum(e.minutes_spent or 0.0 for e in manual),
         automation_candidates=_candidates(manual),
     )
+
+
+class week_start(FunctionElement[date]):
+    """SQL ``week_start(column)``: the Monday (UTC) starting the ISO week of a UTC
+    timestamp column, as a DATE; group by it for anything per week.
+
+    Neither database has a portable way to say it: PostgreSQL truncates to the week
+    (``date_trunc`` weeks start on Monday) after moving the ``timestamptz`` to UTC, so the
+    session's time zone does not matter; SQLite holds naive UTC text, goes back 6 days,
+    then forward to the next Monday (on or after that day).
+    """
+
+    type = Date()
+    name = "week_start"
+    inherit_cache = True
+
+
+@compiles(week_start, "postgresql")
+def _week_start_postgresql(element: week_start, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(date_trunc('week', ({column}) AT TIME ZONE 'UTC') AS DATE)"
+
+
+@compiles(week_start, "sqlite")
+def _week_start_sqlite(element: week_start, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"date({column}, '-6 days', 'weekday 1')"
+
+
+def requests_per_week(session: Session, *, since: datetime) -> dict[date, dict[str, int]]:
+    """Runs started at or after ``since``, per ISO week (its Monday, UTC) and per action.
+
+    Each run is counted once, whatever its state, in the week it started, as
+    ``build_report`` counts it. Manual tasks are counted per category, as
+    ``"manual: <category>"``: one "manual task" band would hide which kind of hand work
+    grows, and the category is the unit the automation candidates rank. Weeks without
+    runs are absent; the first week holds only the runs since ``since``.
+    """
+    # The latest entry of each run, as `latest_journal` picks it: the highest id.
+    latest = (
+        select(func.max(JournalEntry.id))
+        .where(JournalEntry.started_at >= since)
+        .group_by(JournalEntry.flow_run_id)
+    )
+    category = func.coalesce(
+        func.nullif(JournalEntry.parameters["category"].as_string(), ""), _UNCATEGORIZED
+    )
+    runs = (
+        select(
+            week_start(JournalEntry.started_at).label("week"),
+            case(
+                (JournalEntry.manual, literal(MANUAL_PREFIX) + category),
+                else_=JournalEntry.action,
+            ).label("action"),
+        )
+        .where(JournalEntry.id.in_(latest.scalar_subquery()))
+        .subquery()
+    )
+    # Grouped outside: PostgreSQL cannot match a GROUP BY expression holding bound
+    # parameters (the JSON key, the prefix) with the same expression in the SELECT.
+    counts = select(runs.c.week, runs.c.action, func.count()).group_by(runs.c.week, runs.c.action)
+    weeks: dict[date, dict[str, int]] = {}
+    for week, action, count in session.execute(counts):
+        weeks.setdefault(week, {})[action] = count
+    return dict(sorted(weeks.items()))
 
 
 def record_manual_task(

@@ -1,7 +1,10 @@
 """End to end: `paved up` in a temporary home on free ports, the demo request run through
-its deployment and the worker, then checked in the fake GitHub, the registry and Prefect.
+its deployment and the worker, then checked in the fake GitHub, the registry and Prefect;
+then an owner changed while the broker is stopped, and its event delivered once it is back.
 
 This is the path a developer takes with `make up`; it runs the real CLI in a subprocess.
+One test, in steps, on one stack: `make test` spreads tests over xdist workers, and two
+tests here could land on two workers and start a stack each (~1 min apiece).
 """
 
 from __future__ import annotations
@@ -10,13 +13,18 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from registry.db import make_engine
+from registry.models import OutboxEvent
 from tests.stack.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
@@ -96,6 +104,129 @@ def seen_by_the_providers(components: dict[str, Any]) -> None:
     assert repo["team_permissions"] == {"payments": "maintain"}
 
 
+def ownership_events(registry_url: str, service: str) -> list[OutboxEvent]:
+    """The outbox's ownership events of `service`, oldest first."""
+    engine = make_engine(registry_url)
+    try:
+        with Session(engine) as session:
+            return list(
+                session.scalars(
+                    select(OutboxEvent)
+                    .where(
+                        OutboxEvent.service == service,
+                        OutboxEvent.event_type == "service.ownership_changed",
+                    )
+                    .order_by(OutboxEvent.id)
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def registry_topic(bootstrap: str) -> list[dict[str, Any]]:
+    """Every message on `paved.registry.v1`, read up to the end of each partition."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    topic = "paved.registry.v1"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "e2e-registry-events",
+            "enable.auto.commit": False,
+            "allow.auto.create.topics": False,
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        messages: list[dict[str, Any]] = []
+        positions = {p: 0 for p in partitions}
+        while any(positions[p] < ends[p] for p in partitions):
+            message = consumer.poll(10)
+            assert message is not None, f"the topic ends at {ends}, reading stalled at {positions}"
+            assert message.error() is None, message.error()
+            positions[message.partition()] = message.offset() + 1
+            messages.append(json.loads(message.value() or b"{}"))
+        return messages
+    finally:
+        consumer.close()
+
+
+def owner_change_survives_a_broker_outage(env: dict[str, str], components: dict[str, Any]) -> None:
+    """`service:transfer` with Kafka stopped completes and leaves its event in the outbox;
+    with Kafka back, `registry:events:publish` delivers it, once per key and version."""
+    registry_url = components["registry"]["url"]
+    stopped = paved(env, "stop", "kafka")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "Stopped kafka." in stopped.stdout
+
+    transfer = paved(
+        env,
+        "run",
+        "service:transfer",
+        "--param",
+        "service=orders",
+        "--param",
+        "new_owner=dave",
+        "--param",
+        "requester=carol",
+        "--param",
+        "reason=carol hands orders over to dave",
+        "--wait",
+        "--json",
+    )
+    assert transfer.returncode == 0, transfer.stdout + transfer.stderr
+    assert json.loads(transfer.stdout)["state"] == "Completed"
+    event = ownership_events(registry_url, "orders")[-1]
+    assert event.payload["owner"] == "dave" and event.payload["previous"]["owner"] == "carol"
+    assert event.published_at is None, "no broker: the event waits in the outbox"
+
+    started = paved(env, "start", "kafka")
+    assert started.returncode == 0, started.stdout + started.stderr
+    # The publisher's deployment, through the worker (it also runs every minute: either
+    # run may be the one that publishes; the deployment runs one at a time).
+    prefect_env = {
+        **env,
+        "PREFECT_API_URL": components["prefect"]["url"],
+        "PREFECT_HOME": str(Path(env["PAVED_HOME"]) / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    published = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "prefect"),
+            "deployment",
+            "run",
+            "registry-events-publish/registry:events:publish",
+            "--watch",
+            "--watch-timeout",
+            "300",
+        ],
+        env=prefect_env,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=360,
+    )
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert all(e.published_at is not None for e in ownership_events(registry_url, "orders"))
+
+    # The in-memory broker came back empty: what is on the topic was published since.
+    orders = [m for m in registry_topic(components["kafka"]["url"]) if m["service"] == "orders"]
+    assert [m["event_id"] for m in orders].count(event.event_id) == 1
+    delivered = next(m for m in orders if m["event_id"] == event.event_id)
+    assert (delivered["type"], delivered["version"]) == (event.event_type, event.version)
+    assert delivered["payload"]["owner"] == "dave"
+    duplicates = Counter((m["service"], m["version"]) for m in orders)
+    assert max(duplicates.values()) == 1, duplicates
+    owner = paved(env, "who-owns", "orders", "--json")
+    assert json.loads(owner.stdout)["owner"] == "dave"
+
+
 def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]) -> None:
     up = paved(stack_env, "up")
     assert up.returncode == 0, up.stdout + up.stderr
@@ -168,6 +299,8 @@ def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]
     seen_by_the_providers(components)
     orders = paved(stack_env, "who-owns", "payments.orders.events", "--json")
     assert json.loads(orders.stdout)["owner"] == "carol"
+
+    owner_change_survives_a_broker_outage(stack_env, components)
 
     again = paved(stack_env, "up")
     assert again.returncode == 0, again.stdout + again.stderr

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from io import BytesIO
 from typing import Any
 
 import pytest
+from PIL import Image
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from sqlalchemy.orm import Session
 
-from flows.journal_report import journal_report
+from flows.charts import CHART_SIZE_PX, png_data_url
+from flows.journal_report import journal_chart_png, journal_report
 from flows.manual_task import ManualTaskRequest, ManualTaskResult, manual_task_record
 from registry import queries
 from registry.db import make_engine, session_scope
-from registry.reports import MANUAL_ACTION, JournalReport
+from registry.reports import MANUAL_ACTION, MANUAL_PREFIX, JournalReport, requests_per_week
 
 pytestmark = pytest.mark.usefixtures("paved_blocks")
 
@@ -52,6 +57,12 @@ def journal_runs(url: str) -> None:
                 ended_at=start + timedelta(seconds=30),
                 error=error,
             )
+
+
+def week_of(moment: datetime) -> date:
+    """The Monday starting the ISO week of `moment` (UTC)."""
+    day = moment.astimezone(UTC).date()
+    return day - timedelta(days=day.weekday())
 
 
 def manual(**overrides: Any) -> dict[str, Any]:
@@ -124,7 +135,31 @@ def test_report_flow_returns_the_report_and_publishes_artifacts(registry_url: st
             )
         )
     by_key = {artifact.key: artifact for artifact in artifacts}
-    assert set(by_key) == {"journal-report", "journal-report-actions", "journal-report-candidates"}
+    assert set(by_key) == {
+        "journal-report",
+        "journal-report-actions",
+        "journal-report-candidates",
+        "journal-report-chart",
+    }
     markdown = str(by_key["journal-report"].data)
     assert "kafka:topics:create" in markdown and "TransientProviderError: kafka down" in markdown
     assert by_key["journal-report-candidates"].type == "table"
+
+    # The chart went through the server's artifacts API as a data: URL and came back
+    # unchanged: the very PNG drawn from the same weekly counts.
+    chart = by_key["journal-report-chart"]
+    with registry(registry_url) as session:
+        weeks = requests_per_week(session, since=report.since)
+    totals: Counter[str] = Counter()
+    for counts in weeks.values():
+        totals.update(counts)
+    assert totals == {"kafka:topics:create": 3, f"{MANUAL_PREFIX}database": 2}
+    # Runs of two hours ago and of now: one week, or two on a Monday morning.
+    now = datetime.now(UTC)
+    assert set(weeks) <= {week_of(now - timedelta(hours=2)), week_of(now)}
+    expected = journal_chart_png(weeks, since=report.since)
+    assert chart.type == "image"
+    assert chart.data == png_data_url(expected)
+    png = base64.b64decode(str(chart.data).removeprefix("data:image/png;base64,"))
+    with Image.open(BytesIO(png)) as image:
+        assert (image.format, image.size) == ("PNG", CHART_SIZE_PX)

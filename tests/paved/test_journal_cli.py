@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from PIL import Image
 from typer.testing import CliRunner
 
+from flows.charts import CHART_SIZE_PX
 from paved import journal_cli
 from registry.db import make_engine, migrate, session_scope
 from registry.seed import apply_seed, load_seed
@@ -90,3 +92,26 @@ def test_since_must_be_a_duration(env: dict[str, str]) -> None:
     assert journal_cli.parse_since("2w").days == 14
     code, output = _run(env, "journal", "report", "--since", "soon")
     assert code == 2 and "30d" in output
+
+
+def test_chart_is_written_next_to_the_report(env: dict[str, str], tmp_path: Path) -> None:
+    code, output = _log(env, "dns", 30)
+    assert code == 0, output
+    chart = tmp_path / "journal.png"
+
+    code, output = _run(env, "journal", "report", "--json", "--chart", str(chart))
+
+    assert code == 0, output
+    assert json.loads(output)["runs"] == 1  # stdout is still the JSON and nothing else
+    with Image.open(chart) as image:
+        assert (image.format, image.size) == ("PNG", CHART_SIZE_PX)
+    again = tmp_path / "again.png"
+    code, output = _run(env, "journal", "report", "--chart", str(again))
+    assert code == 0, output
+    assert str(again) in output.replace("\n", "")
+    assert again.read_bytes() == chart.read_bytes()
+
+
+def test_an_unwritable_chart_file_fails_clearly(env: dict[str, str], tmp_path: Path) -> None:
+    code, output = _run(env, "journal", "report", "--chart", str(tmp_path / "no" / "c.png"))
+    assert code == 1 and "cannot write the chart" in output

@@ -1,4 +1,4 @@
-"""How fast the registry answers at scale: who-owns and transitive deps.
+"""How fast the registry answers at scale: who-owns, transitive deps, the journal report.
 
 Seeds 10,000 services holding 100,000 resources (bulk inserts), with service -> service
 dependency chains (and a cycle per chain) plus resource dependencies, into a new SQLite
@@ -7,8 +7,12 @@ file, and into PostgreSQL too when ``--postgres-url`` names an empty database. T
 - who-owns: 1,000 ``ownership_of`` lookups of mixed kinds (service name, resource name,
   external id, URL), a session each, as the CLI does; p50 and p99.
 - deps: ``deps(transitive=True)`` for 200 services; p50 and p99.
+- journal report: 10,000 journal entries over 12 weeks (runs of mixed actions, teams,
+  states and durations, most journaled Running then their end, some manual tasks), then
+  ``build_report`` and ``requests_per_week`` over the 12 weeks, and the chart drawn from
+  them, as `paved journal report --chart` does; best of 3.
 
-Targets: who-owns p99 < 5 ms, transitive deps p99 < 50 ms.
+Targets: who-owns p99 < 5 ms, transitive deps p99 < 50 ms, journal report < 10 s.
 A script, not a test: it prints figures and asserts nothing about speed.
 
     .venv/bin/python -m tests.perf.bench_registry [--postgres-url postgresql://...]
@@ -22,16 +26,19 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session
 
+from flows.journal_report import journal_chart_png
 from registry.db import make_engine, migrate
 from registry.graph import deps
 from registry.models import (
     Dependency,
+    JournalEntry,
     Person,
     Provider,
     Resource,
@@ -43,6 +50,7 @@ from registry.models import (
     TeamRole,
 )
 from registry.ownership import ownership_of
+from registry.reports import MANUAL_ACTION, build_report, requests_per_week
 
 SERVICES = 10_000
 RESOURCES_PER_SERVICE = 10
@@ -54,6 +62,26 @@ LOOKUPS = 1_000
 DEPS_SAMPLES = 200
 WHO_OWNS_P99_MS = 5.0
 DEPS_P99_MS = 50.0
+JOURNAL_ENTRIES = 10_000
+JOURNAL_WEEKS = 12
+JOURNAL_REPORT_S = 10.0
+_ACTIONS = [
+    "service:create",
+    "github:repo:create",
+    "github:pipeline:create",
+    "aws:compute:create",
+    "aws:storage:create",
+    "kafka:topics:create",
+    "access:grant",
+    "service:transfer",
+]
+_ENDS = ["Completed"] * 16 + ["Failed"] * 2 + ["Crashed", "Cancelled"]
+_MANUAL_CATEGORIES = ["dns", "database", "credentials", "firewall", "certificates"]
+_ERRORS = [
+    "TransientProviderError: github 502 on create repository",
+    "PermanentProviderError: aws AccessDenied on create bucket",
+    "PolicyViolation: topic name does not follow <domain>.<service>.<event>",
+]
 
 # (provider, kind, external id, url) of a service's i-th resource.
 _KINDS: list[tuple[Provider, str]] = [
@@ -175,6 +203,106 @@ def seed(engine: Engine) -> None:
         connection.execute(text("ANALYZE"))
 
 
+def _journal_rows(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
+    """JOURNAL_ENTRIES rows over JOURNAL_WEEKS weeks, as runs journal them: automated
+    runs a Running row then (most of them) their end; manual tasks one Completed row."""
+    rows: list[dict[str, Any]] = []
+    run = 0
+    while len(rows) < JOURNAL_ENTRIES:
+        run += 1
+        started = now - timedelta(seconds=rng.uniform(60, JOURNAL_WEEKS * 7 * 86_400))
+        common = {
+            "flow_run_id": f"bench-run-{run}",
+            "requester": f"dev{rng.randrange(1, PEOPLE + 1)}",
+            "team": f"team-{rng.randrange(1, TEAMS + 1)}",
+            "service": f"svc-{rng.randrange(1, SERVICES + 1)}",
+            "started_at": started,
+        }
+        if rng.random() < 0.1:
+            minutes = rng.choice([5, 15, 30, 60, 120])
+            category = rng.choice(_MANUAL_CATEGORIES)
+            rows.append(
+                {
+                    **common,
+                    "action": MANUAL_ACTION,
+                    "parameters": {"what": f"by hand: {category}", "category": category},
+                    "state": "Completed",
+                    "ended_at": started,
+                    "duration_seconds": minutes * 60.0,
+                    "manual": True,
+                    "minutes_spent": float(minutes),
+                }
+            )
+            continue
+        action = rng.choice(_ACTIONS)
+        running = {**common, "action": action, "parameters": {"name": common["service"]}}
+        rows.append({**running, "state": "Running"})
+        if rng.random() < 0.03:
+            continue  # still running, or its worker crashed before it could say
+        seconds = rng.lognormvariate(3.0, 0.8)
+        end = rng.choice(_ENDS)
+        rows.append(
+            {
+                **running,
+                "state": end,
+                "ended_at": started + timedelta(seconds=seconds),
+                "duration_seconds": seconds,
+                "error": rng.choice(_ERRORS) if end == "Failed" else None,
+            }
+        )
+    return rows[:JOURNAL_ENTRIES]
+
+
+def seed_journal(engine: Engine, now: datetime) -> int:
+    """Bulk-insert the journal; returns how many runs it holds."""
+    # Every row with every column: one executemany statement for all of them.
+    defaults = {
+        "ended_at": None,
+        "duration_seconds": None,
+        "error": None,
+        "manual": False,
+        "minutes_spent": None,
+    }
+    rows = [{**defaults, **row} for row in _journal_rows(random.Random(13), now)]
+    with Session(engine) as session, session.begin():
+        for start in range(0, len(rows), 5_000):
+            session.execute(insert(JournalEntry), rows[start : start + 5_000])
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+    return len({row["flow_run_id"] for row in rows})
+
+
+def bench_journal(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    runs = seed_journal(engine, now)
+    print(
+        f"seeded {JOURNAL_ENTRIES:,} journal entries ({runs:,} runs) over {JOURNAL_WEEKS} "
+        f"weeks in {time.perf_counter() - started:.1f}s"
+    )
+    since = now - timedelta(weeks=JOURNAL_WEEKS)
+    timings: list[tuple[float, float, float]] = []
+    for _ in range(3):
+        with Session(engine) as session:
+            t0 = time.perf_counter()
+            report = build_report(session, since=since)
+            t1 = time.perf_counter()
+            weeks = requests_per_week(session, since=since)
+            t2 = time.perf_counter()
+        journal_chart_png(weeks, since=since)
+        timings.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
+        if report.runs != runs or sum(sum(w.values()) for w in weeks.values()) != runs:
+            raise SystemExit("the report does not count every seeded run once")
+    report_s, series_s, chart_s = min(timings, key=sum)
+    total = report_s + series_s + chart_s
+    verdict = "ok" if total < JOURNAL_REPORT_S else "SLOW"
+    print(
+        f"journal report over {runs:,} runs: {total:.2f} s (build_report {report_s:.2f} s, "
+        f"weekly series {series_s:.3f} s, chart {chart_s:.2f} s; "
+        f"target < {JOURNAL_REPORT_S:g} s: {verdict})"
+    )
+
+
 def _lookups(rng: random.Random) -> list[str]:
     things = []
     for n in range(LOOKUPS):
@@ -249,6 +377,7 @@ def bench(label: str, url: str) -> None:
             f"deps --transitive {DEPS_SAMPLES} services: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
             f"(target p99 < {DEPS_P99_MS:g} ms: {verdict})"
         )
+        bench_journal(engine)
     finally:
         engine.dispose()
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from registry import queries
-from registry.reports import MANUAL_ACTION, build_report, percentile, record_manual_task
+from registry.reports import (
+    MANUAL_ACTION,
+    build_report,
+    percentile,
+    record_manual_task,
+    requests_per_week,
+)
 
 NOW = datetime.now(UTC)
 
@@ -131,3 +138,62 @@ def test_an_empty_journal_gives_an_empty_report(session: Session) -> None:
     report = build_report(session, since=NOW - timedelta(days=30))
     assert report.runs == 0
     assert report.p50_seconds is None and report.failure_rate == 0.0
+
+
+def manual_run(session: Session, run_id: str, category: str | None, started_at: datetime) -> None:
+    """A manual task journaled at a chosen moment (record_manual_task stamps `now`)."""
+    queries.append_journal(
+        session,
+        flow_run_id=run_id,
+        action=MANUAL_ACTION,
+        requester="bob",
+        team="platform",
+        service="",
+        parameters={"what": "Something done by hand", "category": category},
+        state="Completed",
+        started_at=started_at,
+        ended_at=started_at,
+        manual=True,
+        minutes_spent=15,
+    )
+
+
+def test_requests_per_week_counts_each_run_once_in_its_utc_iso_week(session: Session) -> None:
+    # 2025-05-05 and 2025-05-19 are Mondays; 2025-05-11 a Sunday.
+    monday = datetime(2025, 5, 5, tzinfo=UTC)
+    run(session, "a", "service:create", started_at=monday)
+    run(session, "b", "service:create", started_at=monday + timedelta(days=6, hours=23))
+    run(session, "c", "kafka:topics:create", end="Failed", started_at=monday + timedelta(days=2))
+    run(session, "d", "kafka:topics:create", end=None, started_at=monday + timedelta(days=14))
+    # Monday 01:00 in UTC+2 is Sunday 23:00 UTC: the week before, whatever the database's
+    # or the session's time zone.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL TIME ZONE 'Pacific/Auckland'"))
+    plus_two = timezone(timedelta(hours=2))
+    run(session, "e", "service:create", started_at=datetime(2025, 5, 19, 1, tzinfo=plus_two))
+    manual_run(session, "m1", "dns", monday + timedelta(days=1))
+    manual_run(session, "m2", "dns", monday + timedelta(days=3))
+    manual_run(session, "m3", "database", monday + timedelta(days=15))
+    manual_run(session, "m4", None, monday + timedelta(days=15))
+    run(session, "old", "service:create", started_at=monday - timedelta(days=1))
+
+    weeks = requests_per_week(session, since=monday)
+
+    assert weeks == {
+        date(2025, 5, 5): {"service:create": 2, "kafka:topics:create": 1, "manual: dns": 2},
+        date(2025, 5, 12): {"service:create": 1},
+        date(2025, 5, 19): {
+            "kafka:topics:create": 1,
+            "manual: database": 1,
+            "manual: uncategorized": 1,
+        },
+    }
+    assert list(weeks) == sorted(weeks)
+    # The chart and the report agree on what a run is and which runs are in the period.
+    report = build_report(session, since=monday)
+    assert sum(sum(counts.values()) for counts in weeks.values()) == report.runs == 9
+
+
+def test_requests_per_week_of_an_empty_period(session: Session) -> None:
+    run(session, "old", "service:create", started_at=NOW - timedelta(days=60))
+    assert requests_per_week(session, since=NOW - timedelta(days=30)) == {}
