@@ -15,6 +15,8 @@ from prefect import Flow
 
 from flows.access_grant import AccessGrantRequest, AccessRevokeRequest, access_grant, access_revoke
 from flows.action_request import PavedRequest
+from flows.audit_cost import CostAuditRequest, audit_cost
+from flows.audit_drift import DriftAuditRequest, audit_drift
 from flows.aws_compute_create import ComputeCreateRequest, aws_compute_create
 from flows.aws_storage_create import StorageCreateRequest, aws_storage_create
 from flows.github_pipeline_create import PipelineCreateRequest, github_pipeline_create
@@ -115,6 +117,19 @@ ACTIONS: dict[str, Action] = {
             flow=manual_task_record,
             request_model=ManualTaskRequest,
             summary="Journal a task done by hand, so the report ranks what to automate next.",
+        ),
+        Action(
+            id="audit:drift",
+            flow=audit_drift,
+            request_model=DriftAuditRequest,
+            summary="Registry vs GitHub, AWS, Kafka: findings, owners told, restore if approved.",
+            sensitive=True,
+        ),
+        Action(
+            id="audit:cost",
+            flow=audit_cost,
+            request_model=CostAuditRequest,
+            summary="Spend per service, team and owner; budgets, anomalies, untagged spend.",
         ),
     )
 }

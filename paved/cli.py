@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paved.answers_cli import dependents, deps, orphans, people_deactivate, resources, services
+from paved.audit_cli import budget_set, findings
 from paved.catalog_cli import actions, run
 from paved.export_cli import export_backstage
 from paved.journal_cli import journal_log, journal_report
@@ -59,6 +60,11 @@ journal_app = typer.Typer(
 journal_app.command("report")(journal_report)
 journal_app.command("log")(journal_log)
 app.add_typer(journal_app, name="journal")
+
+app.command("findings")(findings)
+budget_app = typer.Typer(help="Weekly budgets the cost audit checks.", no_args_is_help=True)
+budget_app.command("set")(budget_set)
+app.add_typer(budget_app, name="budget")
 
 export_app = typer.Typer(help="Export the registry to other tools.", no_args_is_help=True)
 export_app.command("backstage")(export_backstage)

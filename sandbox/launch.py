@@ -7,7 +7,7 @@ provider SDK, so checking the stack needs neither boto3 nor confluent-kafka.
 
     stand-in   command                                        healthy when
     github     python -m sandbox.fake_github ...              GET /_fake/health -> 200
-    aws        moto_server -H HOST -p PORT                    GET /moto-api/ -> 200
+    aws        python -m sandbox.moto_server -H HOST -p PORT  GET /moto-api/ -> 200
     kafka      tansu broker --listener-url tcp://HOST:PORT    a TCP connect succeeds
     notify     python -m sandbox.webhook_sink ...             GET /_sink/health -> 200
 """
@@ -145,11 +145,13 @@ def fake_github(*, host: str, port: int, seed_file: Path, cwd: Path | None = Non
 
 
 def moto(*, host: str, port: int, cwd: Path | None = None) -> LaunchSpec:
-    """moto's server mode, standing in for every AWS API Paved calls."""
+    """moto's server mode, standing in for every AWS API Paved calls, with the sandbox's
+    extensions (sandbox.moto_ext: AWS Config items and Tagging API answers real AWS gives
+    and moto 5.2.5 does not)."""
     base_url = f"http://{host}:{port}"
     return LaunchSpec(
         name="aws",
-        argv=(venv_script("moto_server"), "-H", host, "-p", str(port)),
+        argv=(sys.executable, "-m", "sandbox.moto_server", "-H", host, "-p", str(port)),
         # The dashboard page is static: a cheap answer that only moto gives.
         health=lambda: http_probe(f"{base_url}/moto-api/"),
         port=port,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,32 +23,34 @@ from tests.conftest import free_port
 @contextmanager
 def running(spec: LaunchSpec) -> Iterator[None]:
     """Run `spec`'s process until the block ends; fail clearly if it never gets healthy."""
-    process = subprocess.Popen(
-        spec.argv,
-        env={**os.environ, **spec.env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + spec.startup_timeout
-        while not (probe := spec.health()).healthy:
-            if process.poll() is not None:
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"{spec.name} exited at start: {stderr[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{spec.name} not healthy after start: {probe.detail}")
-            time.sleep(0.1)
-        yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+    # stderr goes to a file, not a pipe: nobody reads a pipe while the server runs, and a
+    # chatty server blocks once the pipe's buffer (64 KiB) is full.
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            spec.argv,
+            env={**os.environ, **spec.env},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+            deadline = time.monotonic() + spec.startup_timeout
+            while not (probe := spec.health()).healthy:
+                if process.poll() is not None:
+                    stderr.seek(0)
+                    output = stderr.read().decode(errors="replace")
+                    raise RuntimeError(f"{spec.name} exited at start: {output[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{spec.name} not healthy after start: {probe.detail}")
+                time.sleep(0.1)
+            yield
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 @pytest.fixture(scope="session")

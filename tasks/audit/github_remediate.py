@@ -15,14 +15,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from prefect import task
+
 from tasks.github import BranchProtection, ensure_branch_protection, github_client, github_errors
 from tasks.github_lifecycle import archive_repository
 from tasks.logs import task_logger
+from tasks.retries import PROVIDER_TASK_OPTIONS
 
 if TYPE_CHECKING:
     from blocks.github import GitHubOrganization
 
-__all__ = ["restore_repository"]
+__all__ = ["restore_repository", "restore_repository_task"]
 
 OPERATION = "restore repository"
 
@@ -72,3 +75,8 @@ def restore_repository(
     for change in changes:
         logger.info("%s: %s", full_name, change)
     return changes
+
+
+restore_repository_task = task(name="github: restore repository", **PROVIDER_TASK_OPTIONS)(
+    restore_repository
+)
