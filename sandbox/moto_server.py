@@ -3,9 +3,9 @@
 The same command line as moto's own `moto_server`; `sandbox.moto_ext` is installed first,
 so AWS Config and the Tagging API answer the drift audit's batched calls as real AWS does.
 
-Unlike `moto_server` it does not log a line per request, only warnings and errors: an
-audit sends thousands of requests, and a stand-in whose stderr is a pipe nobody drains
-(a test harness waiting to read it only on failure) stops answering once the pipe is full.
+Unlike `moto_server` it does not log a line per request, only warnings and errors: a
+drift audit sends thousands of requests, and a line for each would bury the warnings in
+the stack's `aws` log.
 """
 
 from __future__ import annotations
