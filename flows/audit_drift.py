@@ -113,7 +113,7 @@ class DriftAuditResult(BaseModel):
 
 
 def _run_name() -> str:
-    mode = "remediate" if request_field("remediate") is True else "report"
+    mode = "remediate" if request_field("remediate") == "True" else "report"
     return f"audit-drift/{mode}"
 
 
@@ -157,7 +157,6 @@ def _detect(
 ) -> tuple[list[DetectedDrift], list[AuditTarget]]:
     platform_owned = _platform_owned(inventories)
     with registry_session() as session:
-        queries.require_team(session, slug=fallback_team)
         targets = registry_findings.audit_targets(session)
         people = registry_findings.answerable_people(session)
         drift = detect_drift(
@@ -361,6 +360,10 @@ def audit_drift(request: DriftAuditRequest) -> DriftAuditResult:
     """Find drift between the registry and the providers, keep it, tell the owners."""
     if request.services and not request.remediate:
         raise PolicyViolation("services only narrows remediation: set remediate=true with it")
+    with registry_session() as session:
+        queries.require_team(session, slug=request.fallback_team)
+        for service in request.services:
+            queries.require_service(session, name=service)
     with journaled(
         action=ACTION, request=request, team=request.fallback_team, service="all"
     ) as journal:

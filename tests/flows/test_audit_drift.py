@@ -187,6 +187,15 @@ def test_a_dry_run_reports_and_stores_nothing(registry_url: str, sink: Sink) -> 
     assert sink.messages() == []
 
 
+def test_an_unknown_service_to_remediate_is_refused_before_any_call() -> None:
+    state = audit_drift(
+        request={"requester": "carol", "remediate": True, "services": ["nosuch"]},
+        return_state=True,
+    )
+    assert state.type == StateType.FAILED
+    assert "nosuch" in (state.message or "")
+
+
 def test_services_without_remediate_is_refused_before_any_call() -> None:
     state = audit_drift(request={"requester": "carol", "services": ["orders"]}, return_state=True)
     assert state.type == StateType.FAILED

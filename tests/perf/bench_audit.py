@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -754,7 +755,7 @@ def time_split(run_id: UUID) -> tuple[dict[str, float], dict[str, float]]:
     names = ("before listing", "listing", "detect + store", "telling owners", "artifacts, end")
     phases = {
         name: (later - earlier).total_seconds()
-        for name, earlier, later in zip(names, marks, marks[1:], strict=True)
+        for name, (earlier, later) in zip(names, pairwise(marks), strict=True)
     }
     return phases, {p: t.total_run_time.total_seconds() for p, t in listed.items()}
 
