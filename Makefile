@@ -56,11 +56,14 @@ test: venv-test node postgres lint
 
 # Figures, not assertions: the stack is started (idempotent), then the benchmark scripts
 # print what they measure. BURST sets how many service:create run at once.
+# bench_audit starts servers of its own; AUDIT_PG names an EMPTY PostgreSQL database for
+# its registry (not PG's: bench_registry fills that one).
 BURST ?= 50
 bench: venv-test
 	$(BIN)/paved up
 	$(BIN)/python -m tests.perf.bench_service_create --burst $(BURST)
 	$(BIN)/python -m tests.perf.bench_registry $(if $(PG),--postgres-url $(PG))
+	$(BIN)/python -m tests.perf.bench_audit $(if $(AUDIT_PG),--postgres-url $(AUDIT_PG))
 
 clean: down
 	rm -rf $(VENV) .paved node_modules .cache

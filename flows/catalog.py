@@ -21,13 +21,16 @@ from flows.aws_compute_create import ComputeCreateRequest, aws_compute_create
 from flows.aws_storage_create import StorageCreateRequest, aws_storage_create
 from flows.github_pipeline_create import PipelineCreateRequest, github_pipeline_create
 from flows.github_repo_create import RepoCreateRequest, github_repo_create
+from flows.journal_reconcile import journal_reconcile
+from flows.journal_report import journal_report
 from flows.kafka_topics_create import TopicsCreateRequest, kafka_topics_create
 from flows.manual_task import ManualTaskRequest, manual_task_record
+from flows.registry_events import registry_events_publish
 from flows.service_create import ServiceCreateRequest, service_create
 from flows.service_decommission import DecommissionRequest, service_decommission
 from flows.service_transfer import TransferRequest, service_transfer
 
-__all__ = ["ACTIONS", "Action", "action"]
+__all__ = ["ACTIONS", "HOUSEKEEPING", "Action", "Housekeeping", "action"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,46 @@ ACTIONS: dict[str, Action] = {
             flow=audit_cost,
             request_model=CostAuditRequest,
             summary="Spend per service, team and owner; budgets, anomalies, untagged spend.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Housekeeping:
+    """A scheduled deployment of Paved's own upkeep, which SREs may also run at once.
+
+    Its parameters are plain (no request model): `paved run` passes them as given and
+    the flow validates them against its signature.
+    """
+
+    id: str
+    flow: Flow[..., Any]
+    summary: str
+
+    @property
+    def deployment(self) -> str:
+        """The deployment's full name, `<flow name>/<id>`."""
+        return f"{self.flow.name}/{self.id}"
+
+
+HOUSEKEEPING: dict[str, Housekeeping] = {
+    entry.id: entry
+    for entry in (
+        Housekeeping(
+            id="registry:events:publish",
+            flow=registry_events_publish,
+            summary="Publish the registry outbox to Kafka now (every minute on schedule).",
+        ),
+        Housekeeping(
+            id="journal:report",
+            flow=journal_report,
+            summary="The journal report as artifacts (weekly on schedule).",
+        ),
+        Housekeeping(
+            id="journal:reconcile",
+            flow=journal_reconcile,
+            summary="Journal the ends of runs that crashed (every 10 minutes on schedule).",
         ),
     )
 }

@@ -76,6 +76,38 @@ def actions(
     Console().print(table)
 
 
+def _validated(action_id: str, pairs: list[str]) -> tuple[str, dict[str, Any]]:
+    """The deployment to run and its parameters, validated; exits 2 on a bad request.
+
+    Self-serve actions take one `request` checked against their model; housekeeping
+    deployments take their flow's own parameters, checked against its signature.
+    """
+    from flows.catalog import HOUSEKEEPING, action
+
+    if action_id in HOUSEKEEPING:
+        entry = HOUSEKEEPING[action_id]
+        try:
+            return entry.deployment, entry.flow.validate_parameters(parse_params(pairs))
+        except Exception as exc:
+            _stderr.print(Text(f"✗ invalid parameters for {action_id}: {exc}", style="red"))
+            raise typer.Exit(2) from exc
+    try:
+        found = action(action_id)
+    except KeyError as exc:
+        known = ", ".join(sorted(HOUSEKEEPING))
+        _stderr.print(Text(f"✗ {exc.args[0]}; housekeeping: {known}", style="red"))
+        raise typer.Exit(2) from exc
+    try:
+        request = found.request_model.model_validate(parse_params(pairs))
+    except ValidationError as exc:
+        _stderr.print(Text(f"✗ invalid request for {action_id}:", style="red"))
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "request"
+            _stderr.print(Text(f"  {where}: {error['msg']}"), soft_wrap=True)
+        raise typer.Exit(2) from exc
+    return found.deployment, {"request": request.model_dump(mode="json")}
+
+
 def run(
     action_id: Annotated[
         str, typer.Argument(metavar="ACTION", help="An action id, e.g. service:create.")
@@ -96,28 +128,12 @@ def run(
     # The flows import Prefect, which reads its settings (and makes its home) on import.
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     os.environ.update(settings.prefect_env())
-    from flows.catalog import action
-
-    try:
-        entry = action(action_id)
-    except KeyError as exc:
-        _stderr.print(Text(f"✗ {exc.args[0]}", style="red"))
-        raise typer.Exit(2) from exc
-    try:
-        request = entry.request_model.model_validate(parse_params(param or []))
-    except ValidationError as exc:
-        _stderr.print(Text(f"✗ invalid request for {action_id}:", style="red"))
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "request"
-            _stderr.print(Text(f"  {where}: {error['msg']}"), soft_wrap=True)
-        raise typer.Exit(2) from exc
+    deployment, parameters = _validated(action_id, param or [])
 
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    flow_run = run_deployment(
-        entry.deployment, parameters={"request": request.model_dump(mode="json")}, timeout=0
-    )
+    flow_run = run_deployment(deployment, parameters=parameters, timeout=0)
     url = f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}"  # type: ignore[union-attr]
     state_type, state_name = "SCHEDULED", "Scheduled"
     run_name = flow_run.name  # type: ignore[union-attr]

@@ -298,10 +298,59 @@ def start_stack(
         else:
             if name == "worker":
                 _require_prefect(settings, processes["prefect"])
-            message = _describe(processes[name].ensure_started())
+            result = processes[name].ensure_started()
+            message = _describe(result)
+            if name == "worker" and result.started:
+                crashed = crash_orphaned_runs(settings)
+                if crashed:
+                    message += f"; {crashed} run(s) left by the previous worker marked Crashed"
         if progress is not None:
             progress(name, message)
     return stack_status(settings)
+
+
+ORPHANED_MESSAGE = (
+    "The worker running this flow run stopped before it finished (paved down, or a crash); "
+    "marked Crashed when a new worker started so its slot is free. Re-run the request."
+)
+
+
+def crash_orphaned_runs(settings: Settings) -> int:
+    """Mark Crashed the runs of the work pool that a previous worker left Pending or
+    Running; returns how many.
+
+    A process worker's runs die with it, but Prefect keeps their last state, and a run
+    that stays Running holds its deployment's concurrency slot: every later scheduled
+    run of that deployment would wait for it forever. Only runs whose state is older
+    than the new worker process are touched, so a run it has just picked up is not.
+    `journal:reconcile` then journals their end.
+    """
+    record = read_pid_file(pid_file_path(settings.pids_dir, "worker"))
+    if record is None:
+        return 0
+    api = settings.prefect_api_url
+    body = {
+        "flow_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING"]}}},
+        "work_pools": {"name": {"any_": [settings.work_pool]}},
+        "limit": 200,
+    }
+    response = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=30, trust_env=False)
+    response.raise_for_status()
+    crashed = 0
+    for run in response.json():
+        changed = datetime.fromisoformat(str(run["state"]["timestamp"]))
+        if changed.timestamp() >= record.started_at:
+            continue
+        state = {"type": "CRASHED", "name": "Crashed", "message": ORPHANED_MESSAGE}
+        answer = httpx.post(
+            f"{api}/flow_runs/{run['id']}/set_state",
+            json={"state": state},
+            timeout=30,
+            trust_env=False,
+        )
+        answer.raise_for_status()
+        crashed += answer.json().get("status") == "ACCEPT"
+    return crashed
 
 
 def _require_prefect(settings: Settings, prefect: ManagedProcess) -> None:

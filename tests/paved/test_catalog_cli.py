@@ -10,7 +10,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from flows.catalog import ACTIONS
+from flows.catalog import ACTIONS, HOUSEKEEPING
 from paved.catalog_cli import parse_params
 from paved.cli import app
 
@@ -53,6 +53,27 @@ def test_run_refuses_an_unknown_action(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "github:repo:create" in result.output
+
+
+def test_run_checks_housekeeping_parameters_against_the_flow(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["run", "registry:events:publish", "--param", "batch_size=many"],
+        env={"PAVED_HOME": str(tmp_path / "home")},
+    )
+    assert result.exit_code == 2
+    assert "invalid parameters for registry:events:publish" in result.output
+    assert "batch_size" in result.output
+
+
+def test_every_housekeeping_entry_has_its_deployment_in_prefect_yaml() -> None:
+    deployments = {
+        entry["name"]: entry["entrypoint"]
+        for entry in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    }
+    for entry in HOUSEKEEPING.values():
+        assert entry.id in deployments
+        assert deployments[entry.id].endswith(f":{entry.flow.fn.__name__}")
 
 
 def test_actions_lists_every_action_with_its_deployment() -> None:

@@ -44,6 +44,7 @@ os.environ.setdefault("PAVED_RETRY_DELAY_SCALE", "0.05")
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from collections import Counter
@@ -96,10 +97,11 @@ from tasks.audit import aws_inventory, github_inventory, kafka_inventory
 from tasks.aws import tag_list
 from tasks.aws.compute import CONTAINER_NAME
 from tasks.aws.iam import DEPLOY_POLICY_NAME
-from tasks.notify import save_webhook_channel
+from tasks.notify import notify, save_webhook_channel
 from tests.conftest import free_port
 from tests.servers import running
 
+PREFECT_HOME_PREFIX = "paved-bench-audit-prefect-"  # a home made above: removed at the end
 TARGET_SECONDS = 30.0
 TARGET_RESOURCES_PER_CALL = 50
 DRIFT_PER_CLASS = 10
@@ -114,14 +116,15 @@ ORGANIZATION = "acme"
 PATTERN = {"service": "golden", "team": "payments", "owner": "dave", "cost_center": "cc-200"}
 LEAVER = "leaver"
 AUDITED_KINDS = frozenset({github_inventory.KIND, kafka_inventory.KIND, *aws_inventory.KINDS})
-# Registered by the golden path, listed by no inventory: cloned in the registry only.
-UNLISTED_KINDS = frozenset({"github_workflow", "github_environment"})
+# Registered by the golden path, listed by no inventory: cloned in the registry (and the
+# task definition made in AWS all the same: its ECS service needs it).
+UNLISTED_KINDS = frozenset({"github_workflow", "github_environment", "ecs_task_definition"})
 INVENTORY_TASKS = {
-    "github": "github: list repositories for audit",
-    "aws": "aws: list resources for audit",
-    "kafka": "kafka: list topics for audit",
+    "github": github_inventory.github_inventory.name,
+    "aws": aws_inventory.list_aws_resources_task.name,
+    "kafka": kafka_inventory.list_topics_for_audit_task.name,
 }
-NOTIFY_TASK = "notify: send"
+NOTIFY_TASK = notify.name
 Row = dict[str, Any]
 
 
@@ -290,7 +293,7 @@ def pattern_rows(engine: Engine) -> list[Row]:
             select(Resource).where(Resource.service_id == service.id).order_by(Resource.id)
         )
         rows = [{column: getattr(r, column) for column in columns} for r in resources]
-    unknown = {r["kind"] for r in rows} - AUDITED_KINDS - UNLISTED_KINDS - {"ecs_task_definition"}
+    unknown = {r["kind"] for r in rows} - AUDITED_KINDS - UNLISTED_KINDS
     if unknown:
         raise SystemExit(f"the golden path registers kinds this bench cannot make: {unknown}")
     return rows
@@ -573,121 +576,145 @@ def ident(row: Row) -> str:
     return str(row["external_id"] or row["name"])
 
 
-def make_drift(world: Stack, clones: list[Clone]) -> Expected:
-    """DRIFT_PER_CLASS differences of each class, each on a service of its own (the
-    ownerless ones are LEAVER's services); returns (class, identifier) of each."""
-    expected: Expected = set()
-    state, aws = world.github, AwsMaker(world.account).clients
-    admin = world.cluster.get_admin_client()
+class Drifter:
+    """Changes behind Paved's back, DRIFT_PER_CLASS of each class, each on a service of its
+    own; each method returns (class, identifier) of what it changed."""
 
-    # ownerless: LEAVER, owner of the first services, leaves.
-    with session_scope(world.engine) as session:
-        queries.deactivate_person(session, handle=LEAVER, requester="bench")
-    expected |= {("ownerless", c.name) for c in clones[:DRIFT_PER_CLASS]}
+    def __init__(self, world: Stack) -> None:
+        self.world = world
+        self.github = world.github
+        self.aws = AwsMaker(world.account).clients
+        self.kafka = world.cluster.get_admin_client()
 
-    def repo_of(clone: Clone) -> Any:
-        return state.get_repository(ORGANIZATION, clone.name)
+    def ownerless(self, clones: list[Clone]) -> Expected:
+        """LEAVER, who owns these services, leaves."""
+        with session_scope(self.world.engine) as session:
+            queries.deactivate_person(session, handle=LEAVER, requester="bench")
+        return {("ownerless", c.name) for c in clones}
 
-    # missing: gone from the provider, still in the registry.
-    missing = clones[10:20]
-    topics = [missing[0].row("kafka_topic", "state"), missing[1].row("kafka_topic", "events")]
-    topics.append(missing[2].row("kafka_topic", "state"))
-    for future in admin.delete_topics([t["name"] for t in topics], operation_timeout=30).values():
-        future.result(timeout=60)
-    repos = [c.row("github_repository") for c in missing[3:6]]
-    for row in repos:
-        state.delete_repository(ORGANIZATION, row["name"].split("/")[1])
-    table, ecr = missing[6].row("dynamodb_table"), missing[7].row("ecr_repository")
-    logs, bucket = missing[8].row("cloudwatch_log_group"), missing[9].row("s3_bucket")
-    aws["dynamodb"].delete_table(TableName=table["name"])
-    aws["ecr"].delete_repository(repositoryName=ecr["name"], force=True)
-    aws["logs"].delete_log_group(logGroupName=logs["name"])
-    aws["s3"].delete_bucket(Bucket=bucket["name"])
-    expected |= {("missing", ident(r)) for r in [*topics, *repos, table, ecr, logs, bucket]}
+    def missing(self, clones: list[Clone]) -> Expected:
+        """Gone from the provider, still in the registry."""
+        topics = [
+            clones[0].row("kafka_topic", "state"),
+            clones[1].row("kafka_topic", "events"),
+            clones[2].row("kafka_topic", "state"),
+        ]
+        deleted = self.kafka.delete_topics([t["name"] for t in topics], operation_timeout=30)
+        for future in deleted.values():
+            future.result(timeout=60)
+        repos = [c.row("github_repository") for c in clones[3:6]]
+        for row in repos:
+            self.github.delete_repository(ORGANIZATION, row["name"].split("/")[1])
+        table, ecr = clones[6].row("dynamodb_table"), clones[7].row("ecr_repository")
+        logs, bucket = clones[8].row("cloudwatch_log_group"), clones[9].row("s3_bucket")
+        self.aws["dynamodb"].delete_table(TableName=table["name"])
+        self.aws["ecr"].delete_repository(repositoryName=ecr["name"], force=True)
+        self.aws["logs"].delete_log_group(logGroupName=logs["name"])
+        self.aws["s3"].delete_bucket(Bucket=bucket["name"])
+        return {("missing", ident(r)) for r in [*topics, *repos, table, ecr, logs, bucket]}
 
-    # changed: a declared setting altered behind Paved's back.
-    changed = clones[20:30]
-    events = [c.row("kafka_topic", "events") for c in changed[:3]]
-    retention = [
-        ConfigResource(
-            ResourceType.TOPIC,
-            row["name"],
-            incremental_configs=[
-                ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)
-            ],
+    def changed(self, clones: list[Clone]) -> Expected:
+        """A declared setting altered."""
+        events = [c.row("kafka_topic", "events") for c in clones[:3]]
+        shorter = ConfigEntry(
+            "retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET
         )
-        for row in events
-    ]
-    for future in admin.incremental_alter_configs(retention).values():
-        future.result(timeout=60)
-    state.update_repository(ORGANIZATION, changed[3].name, {"private": False})
-    state.remove_protection(repo_of(changed[4]), "main")
-    state.update_repository(ORGANIZATION, changed[5].name, {"archived": True})
-    bucket, queue = changed[6].row("s3_bucket"), changed[7].row("sqs_queue", "jobs")
-    ecr, logs = changed[8].row("ecr_repository"), changed[9].row("cloudwatch_log_group")
-    aws["s3"].put_bucket_versioning(
-        Bucket=bucket["name"], VersioningConfiguration={"Status": "Suspended"}
-    )
-    aws["sqs"].set_queue_attributes(QueueUrl=queue["url"], Attributes={"VisibilityTimeout": "90"})
-    aws["ecr"].put_image_scanning_configuration(
-        repositoryName=ecr["name"], imageScanningConfiguration={"scanOnPush": False}
-    )
-    aws["logs"].put_retention_policy(logGroupName=logs["name"], retentionInDays=7)
-    repos = [c.row("github_repository") for c in changed[3:6]]
-    expected |= {("changed", ident(r)) for r in [*events, *repos, bucket, queue, ecr, logs]}
+        altered = self.kafka.incremental_alter_configs(
+            [
+                ConfigResource(ResourceType.TOPIC, r["name"], incremental_configs=[shorter])
+                for r in events
+            ]
+        )
+        for future in altered.values():
+            future.result(timeout=60)
+        self.github.update_repository(ORGANIZATION, clones[3].name, {"private": False})
+        unprotected = self.github.get_repository(ORGANIZATION, clones[4].name)
+        self.github.remove_protection(unprotected, unprotected.default_branch)
+        self.github.update_repository(ORGANIZATION, clones[5].name, {"archived": True})
+        repos = [c.row("github_repository") for c in clones[3:6]]
+        bucket, queue = clones[6].row("s3_bucket"), clones[7].row("sqs_queue", "jobs")
+        ecr, logs = clones[8].row("ecr_repository"), clones[9].row("cloudwatch_log_group")
+        self.aws["s3"].put_bucket_versioning(
+            Bucket=bucket["name"], VersioningConfiguration={"Status": "Suspended"}
+        )
+        self.aws["sqs"].set_queue_attributes(
+            QueueUrl=queue["url"], Attributes={"VisibilityTimeout": "90"}
+        )
+        self.aws["ecr"].put_image_scanning_configuration(
+            repositoryName=ecr["name"], imageScanningConfiguration={"scanOnPush": False}
+        )
+        self.aws["logs"].put_retention_policy(logGroupName=logs["name"], retentionInDays=7)
+        return {("changed", ident(r)) for r in [*events, *repos, bucket, queue, ecr, logs]}
 
-    # mistagged: a policy tag removed.
-    mistagged = clones[30:40]
-    rows = [
-        mistagged[0].row("s3_bucket"),
-        mistagged[1].row("s3_bucket"),
-        mistagged[2].row("sqs_queue", "jobs"),
-        mistagged[3].row("sqs_queue", "dlq"),
-        mistagged[4].row("dynamodb_table"),
-        mistagged[5].row("ecr_repository"),
-        mistagged[6].row("cloudwatch_log_group"),
-        mistagged[7].row("ecs_service"),
-        mistagged[8].row("iam_role"),
-        mistagged[9].row("iam_role"),
-    ]
-    key = "paved:cost-center"
-    for row in rows[:2]:
-        kept = {k: v for k, v in row["tags"].items() if k != key}
-        aws["s3"].put_bucket_tagging(Bucket=row["name"], Tagging={"TagSet": tag_list(kept)})
-    for row in rows[2:4]:
-        aws["sqs"].untag_queue(QueueUrl=row["url"], TagKeys=[key])
-    aws["dynamodb"].untag_resource(ResourceArn=rows[4]["external_id"], TagKeys=[key])
-    aws["ecr"].untag_resource(resourceArn=rows[5]["external_id"], tagKeys=[key])
-    aws["logs"].untag_log_group(logGroupName=rows[6]["name"], tags=[key])
-    aws["ecs"].untag_resource(resourceArn=rows[7]["external_id"], tagKeys=[key])
-    for row in rows[8:]:
-        aws["iam"].untag_role(RoleName=row["name"], TagKeys=[key])
-    expected |= {("mistagged", ident(r)) for r in rows}
+    def mistagged(self, clones: list[Clone]) -> Expected:
+        """A policy tag removed, on each kind of AWS resource."""
+        rows = [
+            clones[0].row("s3_bucket"),
+            clones[1].row("s3_bucket"),
+            clones[2].row("sqs_queue", "jobs"),
+            clones[3].row("sqs_queue", "dlq"),
+            clones[4].row("dynamodb_table"),
+            clones[5].row("ecr_repository"),
+            clones[6].row("cloudwatch_log_group"),
+            clones[7].row("ecs_service"),
+            clones[8].row("iam_role"),
+            clones[9].row("iam_role"),
+        ]
+        key, aws = "paved:cost-center", self.aws
+        for row in rows[:2]:
+            kept = {k: v for k, v in row["tags"].items() if k != key}
+            aws["s3"].put_bucket_tagging(Bucket=row["name"], Tagging={"TagSet": tag_list(kept)})
+        for row in rows[2:4]:
+            aws["sqs"].untag_queue(QueueUrl=row["url"], TagKeys=[key])
+        aws["dynamodb"].untag_resource(ResourceArn=rows[4]["external_id"], TagKeys=[key])
+        aws["ecr"].untag_resource(resourceArn=rows[5]["external_id"], tagKeys=[key])
+        aws["logs"].untag_log_group(logGroupName=rows[6]["name"], tags=[key])
+        aws["ecs"].untag_resource(resourceArn=rows[7]["external_id"], tagKeys=[key])
+        for row in rows[8:]:
+            aws["iam"].untag_role(RoleName=row["name"], TagKeys=[key])
+        return {("mistagged", ident(r)) for r in rows}
 
-    # unmanaged: made outside Paved, never registered.
-    for n in range(3):
-        state.create_repository(ORGANIZATION, f"hand-made-{n}", visibility="private")
-        expected.add(("unmanaged", f"{ORGANIZATION}/hand-made-{n}"))
-    scratch = [
-        NewTopic(f"adhoc.scratch.t{n}", num_partitions=1, replication_factor=1) for n in range(3)
-    ]
-    for future in admin.create_topics(scratch, operation_timeout=30).values():
-        future.result(timeout=60)
-    expected |= {("unmanaged", t.topic) for t in scratch}
-    for n in range(2):
-        aws["s3"].create_bucket(Bucket=f"hand-made-bucket-{n}")
-        expected.add(("unmanaged", f"arn:aws:s3:::hand-made-bucket-{n}"))
-    url = aws["sqs"].create_queue(QueueName="hand-made-queue")["QueueUrl"]
-    queue_arn = aws["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    expected.add(("unmanaged", queue_arn["Attributes"]["QueueArn"]))
-    table = aws["dynamodb"].create_table(
-        TableName="hand-made-table",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
+    def unmanaged(self) -> Expected:
+        """Made by hand, never registered: repositories, topics, buckets, a queue, a table."""
+        made: Expected = set()
+        for n in range(3):
+            self.github.create_repository(ORGANIZATION, f"hand-made-{n}", visibility="private")
+            made.add(("unmanaged", f"{ORGANIZATION}/hand-made-{n}"))
+        topics = [
+            NewTopic(f"adhoc.scratch.t{n}", num_partitions=1, replication_factor=1)
+            for n in range(3)
+        ]
+        for future in self.kafka.create_topics(topics, operation_timeout=30).values():
+            future.result(timeout=60)
+        made |= {("unmanaged", t.topic) for t in topics}
+        s3, sqs = self.aws["s3"], self.aws["sqs"]
+        for n in range(2):
+            s3.create_bucket(Bucket=f"hand-made-bucket-{n}")
+            made.add(("unmanaged", f"arn:aws:s3:::hand-made-bucket-{n}"))
+        url = sqs.create_queue(QueueName="hand-made-queue")["QueueUrl"]
+        queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        made.add(("unmanaged", queue["Attributes"]["QueueArn"]))
+        table = self.aws["dynamodb"].create_table(
+            TableName="hand-made-table",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        made.add(("unmanaged", table["TableDescription"]["TableArn"]))
+        return made
+
+
+def make_drift(world: Stack, clones: list[Clone]) -> Expected:
+    """Every class of drift, on services of their own (the ownerless ones are LEAVER's,
+    the first DRIFT_PER_CLASS clones)."""
+    drifter, n = Drifter(world), DRIFT_PER_CLASS
+    return (
+        drifter.ownerless(clones[:n])
+        | drifter.missing(clones[n : 2 * n])
+        | drifter.changed(clones[2 * n : 3 * n])
+        | drifter.mistagged(clones[3 * n : 4 * n])
+        | drifter.unmanaged()
     )
-    expected.add(("unmanaged", table["TableDescription"]["TableArn"]))
-    return expected
 
 
 def serviceless(engine: Engine) -> Expected:
@@ -838,13 +865,19 @@ def main() -> None:
     args = parser.parse_args()
     if args.resources < 500:
         parser.error("--resources must be at least 500 (the drift needs 40 services)")
-    with tempfile.TemporaryDirectory(prefix="paved-bench-audit-") as directory:
-        url = args.postgres_url or f"sqlite:///{Path(directory) / 'registry.db'}"
-        print(f"# drift audit bench: registry on {'PostgreSQL' if args.postgres_url else 'SQLite'}")
-        started = time.perf_counter()
-        with stack(url) as world:
-            print(f"servers up in {time.perf_counter() - started:.1f} s")
-            ok = bench(world, args.resources)
+    try:
+        with tempfile.TemporaryDirectory(prefix="paved-bench-audit-") as directory:
+            url = args.postgres_url or f"sqlite:///{Path(directory) / 'registry.db'}"
+            database = "PostgreSQL" if args.postgres_url else "SQLite"
+            print(f"# drift audit bench: registry on {database}")
+            started = time.perf_counter()
+            with stack(url) as world:
+                print(f"servers up in {time.perf_counter() - started:.1f} s")
+                ok = bench(world, args.resources)
+    finally:
+        home = Path(os.environ["PREFECT_HOME"])
+        if home.name.startswith(PREFECT_HOME_PREFIX):
+            shutil.rmtree(home, ignore_errors=True)
     if not ok:
         sys.exit(1)
 
