@@ -60,6 +60,7 @@ SYSTEM_REQUESTER = "paved-audit"
 ProviderName = Literal["github", "aws", "kafka"]
 PROVIDERS: tuple[ProviderName, ...] = ("github", "aws", "kafka")
 REMEDIABLE = (DriftClass.CHANGED, DriftClass.MISTAGGED)
+MESSAGE_FINDINGS = 40  # listed in one message; `paved findings` has the rest
 
 
 class DriftAuditRequest(PavedRequest):
@@ -178,8 +179,10 @@ def _message(owner: str, rows: list[DriftFinding], run_url: str | None) -> str:
     lines += [
         f"- [{row.drift_class.value}] {row.summary} (service {row.service or '-'}, "
         f"first seen {row.first_seen:%Y-%m-%d})"
-        for row in rows
+        for row in rows[:MESSAGE_FINDINGS]
     ]
+    if len(rows) > MESSAGE_FINDINGS:
+        lines.append(f"- ... and {len(rows) - MESSAGE_FINDINGS} more")
     lines += [
         "",
         "Changed settings and tags can be restored with `paved run audit:drift "
