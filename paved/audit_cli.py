@@ -36,7 +36,7 @@ def findings(
     service: Annotated[str | None, typer.Option("--service", help="One service's.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Drift findings of the audit:drift runs, oldest first."""
+    """Drift findings of the audit:drift runs, oldest first (`--json` adds what differs)."""
     from registry.findings import list_findings
 
     with cli_registry() as session:
@@ -69,17 +69,16 @@ def findings(
         return
     print_table(
         f"Drift findings ({len(rows)})",
-        ("class", "resource", "service", "owner", "first seen", "last seen", "state", "what"),
+        ("class", "resource", "service", "owner", "first seen", "last seen", "state"),
         rows,
         lambda r: (
             r["class"],
             r["resource"],
             r["service"] or "-",
             r["owner"] or "-",
-            r["first_seen"][:16],
-            r["last_seen"][:16],
+            r["first_seen"][:10],
+            r["last_seen"][:10],
             r["resolution"] or "open",
-            r["summary"],
         ),
     )
 
