@@ -45,14 +45,21 @@ from registry import queries
 from registry.errors import PolicyViolation
 from registry.findings import AuditTarget, DetectedDrift
 from registry.models import DriftClass, DriftFinding
-from tasks.audit import ProviderInventory
+from tasks.audit import Observed, ProviderInventory
 from tasks.audit.aws_inventory import list_aws_resources_task
 from tasks.audit.aws_remediate import restore_aws_resource_task
 from tasks.audit.github_inventory import github_inventory
 from tasks.audit.github_remediate import restore_repository_task
 from tasks.audit.kafka_inventory import list_topics_for_audit_task, restore_topic_task
 
-__all__ = ["ACTION", "DriftAuditRequest", "DriftAuditResult", "audit_drift"]
+__all__ = [
+    "ACTION",
+    "DriftAuditRequest",
+    "DriftAuditResult",
+    "audit_drift",
+    "aws_regions",
+    "merged_inventory",
+]
 
 ACTION = "audit:drift"
 ARTIFACT_KEY = "drift-audit"
@@ -118,30 +125,66 @@ def _run_name() -> str:
     return f"audit-drift/{mode}"
 
 
-def _list(provider: ProviderName) -> PrefectFuture[ProviderInventory]:
+def aws_regions(account: AwsAccount, targets: list[AuditTarget]) -> list[str]:
+    """The account's region, and every allowed region the registry has AWS resources in:
+    an inventory covers one region, and a resource of another must not look missing."""
+    declared = {
+        str(t.spec["region"]) for t in targets if t.provider == "aws" and "region" in t.spec
+    }
+    return [account.region, *sorted(declared & set(account.allowed_regions) - {account.region})]
+
+
+def _list(
+    provider: ProviderName, targets: list[AuditTarget]
+) -> list[PrefectFuture[ProviderInventory]]:
     if provider == "github":
-        github = load_block(GitHubOrganization, GITHUB_BLOCK)
-        return github_inventory.submit(github)
+        return [github_inventory.submit(load_block(GitHubOrganization, GITHUB_BLOCK))]
     if provider == "aws":
-        return list_aws_resources_task.submit(load_block(AwsAccount, AWS_BLOCK))
-    return list_topics_for_audit_task.submit(load_block(KafkaCluster, KAFKA_BLOCK))
+        account = load_block(AwsAccount, AWS_BLOCK)
+        return [
+            list_aws_resources_task.submit(account, region=region)
+            for region in aws_regions(account, targets)
+        ]
+    return [list_topics_for_audit_task.submit(load_block(KafkaCluster, KAFKA_BLOCK))]
+
+
+def merged_inventory(provider: str, parts: list[ProviderInventory]) -> ProviderInventory:
+    """One inventory from a provider's per-region ones; global things (IAM roles) that
+    every region lists are kept once."""
+    if len(parts) == 1:
+        return parts[0]
+    resources: dict[str, Observed] = {}
+    for part in parts:
+        for item in part.resources:
+            resources.setdefault(item.external_id, item)
+    return ProviderInventory(
+        provider=provider,
+        kinds=parts[0].kinds,
+        resources=list(resources.values()),
+        calls=sum(part.calls for part in parts),
+        notes=[note for part in parts for note in part.notes],
+    )
 
 
 def _inventories(
-    providers: list[ProviderName],
+    providers: list[ProviderName], targets: list[AuditTarget]
 ) -> tuple[list[ProviderInventory], dict[str, str]]:
     """Each provider's inventory, listed concurrently; a provider that fails (after its
     retries) is reported, not fatal to the others."""
-    futures = {provider: _list(provider) for provider in dict.fromkeys(providers)}
+    futures = {provider: _list(provider, targets) for provider in dict.fromkeys(providers)}
     inventories: list[ProviderInventory] = []
     failed: dict[str, str] = {}
-    for provider, future in futures.items():
-        future.wait()
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, ProviderInventory):
-            inventories.append(outcome)
-        else:
-            failed[provider] = f"{type(outcome).__name__}: {outcome}"
+    for provider, pending in futures.items():
+        parts: list[ProviderInventory] = []
+        for future in pending:
+            future.wait()
+            outcome = future.result(raise_on_failure=False)
+            if isinstance(outcome, ProviderInventory):
+                parts.append(outcome)
+            else:
+                failed[provider] = f"{type(outcome).__name__}: {outcome}"
+        if provider not in failed:
+            inventories.append(merged_inventory(provider, parts))
     return inventories, failed
 
 
@@ -153,12 +196,18 @@ def _platform_owned(inventories: list[ProviderInventory]) -> set[str]:
     return {f"{github.organization}/{github.template_repository}"}
 
 
+def _audit_targets() -> list[AuditTarget]:
+    with registry_session() as session:
+        return registry_findings.audit_targets(session)
+
+
 def _detect(
-    inventories: list[ProviderInventory], fallback_team: str
-) -> tuple[list[DetectedDrift], list[AuditTarget]]:
+    inventories: list[ProviderInventory], targets: list[AuditTarget], fallback_team: str
+) -> list[DetectedDrift]:
+    # Targets are read before listing, what the registry has ever known after it: a
+    # resource made while the providers were being listed is neither missing nor unmanaged.
     platform_owned = _platform_owned(inventories)
     with registry_session() as session:
-        targets = registry_findings.audit_targets(session)
         people = registry_findings.answerable_people(session)
         drift = detect_drift(
             targets=targets,
@@ -168,7 +217,7 @@ def _detect(
             people=people,
             fallback_owner=people.teams.get(fallback_team),
         )
-    return drift, targets
+    return drift
 
 
 def _message(owner: str, rows: list[DriftFinding], run_url: str | None) -> str:
@@ -370,8 +419,9 @@ def audit_drift(request: DriftAuditRequest) -> DriftAuditResult:
     with journaled(
         action=ACTION, request=request, team=request.fallback_team, service="all"
     ) as journal:
-        inventories, failed = _inventories(request.providers)
-        drift, targets = _detect(inventories, request.fallback_team)
+        targets = _audit_targets()
+        inventories, failed = _inventories(request.providers, targets)
+        drift = _detect(inventories, targets, request.fallback_team)
         audited = {inventory.provider for inventory in inventories} | {"registry"}
         opened = resolved = 0
         notified: dict[str, str] = {}

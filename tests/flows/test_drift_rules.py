@@ -1,10 +1,14 @@
-"""The drift audit's rules on hand-made registry rows and inventories (pure functions:
-the flow test runs them against the real providers)."""
+"""The drift audit's rules on hand-made registry rows and inventories, and how it merges
+per-region listings (pure functions: the flow test runs them against the real providers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from prefect_aws.credentials import AwsCredentials
+
+from blocks import AwsAccount
+from flows.audit_drift import aws_regions, merged_inventory
 from flows.drift_rules import detect_drift, setting_differences
 from registry.answers import NO_SERVICE, OWNER_DEACTIVATED, TEAM_LEAD_INACTIVE, Orphan
 from registry.findings import Answerable, AuditTarget
@@ -168,3 +172,24 @@ def test_an_ownerless_service_is_one_finding_for_all_its_reasons() -> None:
     ]
     assert found[0].detail["reasons"] == [OWNER_DEACTIVATED, TEAM_LEAD_INACTIVE]
     assert {d.drift_class for d in found} == {DriftClass.OWNERLESS}
+
+
+def test_aws_is_listed_in_every_allowed_region_the_registry_uses() -> None:
+    account = AwsAccount(credentials=AwsCredentials(region_name="us-east-1"))
+    in_ireland = target(1, "payments-orders-data", spec={"region": "eu-west-1"})
+    elsewhere = target(2, "payments-orders-old", spec={"region": "ap-south-1"})
+    kafka = target(3, "t", kind="kafka_topic", provider="kafka", spec={"region": "x"})
+
+    assert aws_regions(account, [in_ireland, elsewhere, kafka]) == ["us-east-1", "eu-west-1"]
+    assert aws_regions(account, []) == ["us-east-1"]
+
+
+def test_per_region_inventories_merge_keeping_global_things_once() -> None:
+    role = Observed(provider="aws", kind="iam_role", external_id="arn:aws:iam::1:role/r", name="r")
+    east = aws(seen("east-bucket"), role, kinds=("s3_bucket", "iam_role"))
+    west = aws(seen("west-bucket"), role, kinds=("s3_bucket", "iam_role"))
+
+    merged = merged_inventory("aws", [east, west])
+
+    assert sorted(r.name for r in merged.resources) == ["east-bucket", "r", "west-bucket"]
+    assert merged.calls == 2 and merged.kinds == ["s3_bucket", "iam_role"]
