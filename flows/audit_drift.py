@@ -42,7 +42,7 @@ from flows.registry_steps import service_context
 from flows.runtime import journal_state, journaled, registry_session, request_field
 from registry import findings as registry_findings
 from registry import queries
-from registry.errors import PolicyViolation
+from registry.errors import NotAuthorized, PolicyViolation
 from registry.findings import AuditTarget, DetectedDrift
 from registry.models import DriftClass, DriftFinding
 from tasks.audit import Observed, ProviderInventory
@@ -67,6 +67,7 @@ SYSTEM_REQUESTER = "paved-audit"
 ProviderName = Literal["github", "aws", "kafka"]
 PROVIDERS: tuple[ProviderName, ...] = ("github", "aws", "kafka")
 REMEDIABLE = (DriftClass.CHANGED, DriftClass.MISTAGGED)
+NOT_RESTORED = "not restored"  # how restore functions report what they could not put back
 MESSAGE_FINDINGS = 40  # listed in one message; `paved findings` has the rest
 
 
@@ -301,30 +302,44 @@ def _remediate(
             and (not request.services or row.service in request.services)
         ]
         per_service: dict[str, set[int]] = defaultdict(set)
-        finding_ids: dict[str, list[int]] = defaultdict(list)
+        finding_ids: dict[str, list[tuple[int, int]]] = defaultdict(list)
         summaries: dict[str, list[str]] = defaultdict(list)
         for row in rows:
             assert row.service is not None and row.resource_id is not None
             per_service[row.service].add(row.resource_id)
-            finding_ids[row.service].append(row.id)
+            finding_ids[row.service].append((row.id, row.resource_id))
             summaries[row.service].append(f"[{row.drift_class.value}] {row.summary}")
     logger = get_run_logger()
     blocks: dict[str, Any] = {}
     remediated: dict[str, list[str]] = {}
     for service, resources in sorted(per_service.items()):
-        approval = request_approval(
-            context=service_context(service=service),
-            action=ACTION,
-            summary=f"restore the declared state of {service}: " + "; ".join(summaries[service]),
-            timeout_seconds=request.approval_timeout_seconds,
-        )
+        try:
+            approval = request_approval(
+                context=service_context(service=service),
+                action=ACTION,
+                summary=f"restore the declared state of {service}: "
+                + "; ".join(summaries[service]),
+                timeout_seconds=request.approval_timeout_seconds,
+            )
+        except NotAuthorized as exc:
+            # One service's missing approver or refusal leaves the others to go on.
+            logger.warning("Not restoring %s: %s", service, exc)
+            remediated[service] = [f"not restored: {exc}"]
+            continue
         changes: list[str] = []
+        restored: set[int] = set()
         for resource_id in sorted(resources):
             target = by_id[resource_id]
-            changes += [f"{target.kind} {target.name}: {c}" for c in _restore(target, blocks)]
+            made = _restore(target, blocks)
+            changes += [f"{target.kind} {target.name}: {change}" for change in made]
+            if not any(change.startswith(NOT_RESTORED) for change in made):
+                restored.add(resource_id)
         with registry_session() as session:
+            # What could not be put back (a partition count, a table key) stays open.
             registry_findings.resolve_findings(
-                session, ids=finding_ids[service], resolution="remediated"
+                session,
+                ids=[fid for fid, rid in finding_ids[service] if rid in restored],
+                resolution="remediated",
             )
         journal_state(
             flow_run_id,

@@ -51,7 +51,8 @@ def restore_repository(
             repo.edit(private=True)
             changes.append("made private")
         elif declared.get("private") is False and repo.private:
-            logger.warning("%s is declared public but is private: left private", full_name)
+            # Publishing code is a decision for people, not for an audit.
+            changes.append("not restored: declared public but private; left private")
         wanted_branch = declared.get("default_branch")
         if wanted_branch and repo.default_branch != wanted_branch:
             changes.append(f"default branch {repo.default_branch} -> {wanted_branch}")

@@ -7,7 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+from confluent_kafka.admin import (
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 from github import Github
 from prefect.client.schemas.objects import StateType
 
@@ -200,3 +206,35 @@ def test_services_without_remediate_is_refused_before_any_call() -> None:
     state = audit_drift(request={"requester": "carol", "services": ["orders"]}, return_state=True)
     assert state.type == StateType.FAILED
     assert "set remediate=true" in (state.message or "")
+
+
+def test_a_service_nobody_can_approve_is_left_as_it_is(
+    kafka_cluster: KafkaCluster, registry_url: str
+) -> None:
+    topic = "platform.ledger.events"
+    admin = kafka_cluster.get_admin_client()
+    for future in admin.create_topics(
+        [NewTopic(topic, num_partitions=1, config={"retention.ms": "1000"})]
+    ).values():
+        future.result(timeout=10)
+    with registry(registry_url) as session:
+        # The change approver is the platform lead, alice, whom no channel reaches.
+        queries.get_or_create_service(session, name="ledger", team="platform", owner="bob")
+        queries.upsert_resource(
+            session,
+            service="ledger",
+            provider="kafka",
+            kind="kafka_topic",
+            name=topic,
+            external_id=topic,
+            spec={"partitions": 1, "configs": {"retention.ms": "604800000"}},
+            status="active",
+        )
+
+    result = audit(providers=["kafka"], remediate=True, services=["ledger"])
+
+    (line,) = result.remediated["ledger"]
+    assert line.startswith("not restored:") and "no approval code can reach them" in line
+    with registry(registry_url) as session:
+        (finding,) = list_findings(session, open_only=True, service="ledger", drift_class="changed")
+        assert finding.identifier == topic
