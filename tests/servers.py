@@ -14,8 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
+from prefect_aws.client_parameters import AwsClientParameters
+from prefect_aws.credentials import AwsCredentials
+from pydantic import SecretStr
 
+from blocks import AwsAccount
 from sandbox.launch import LaunchSpec, moto, tansu
 from tests.conftest import free_port
 
@@ -67,3 +72,20 @@ def kafka_bootstrap() -> Iterator[str]:
     port = free_port()
     with running(tansu(host="127.0.0.1", port=port)):
         yield f"127.0.0.1:{port}"
+
+
+def moto_account(
+    moto_url: str, *, region: str = "us-east-1", allowed_regions: list[str] | None = None
+) -> AwsAccount:
+    """moto, emptied, and an AwsAccount block (not saved) whose clients talk to it."""
+    httpx.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
+    extra = {"allowed_regions": allowed_regions} if allowed_regions else {}
+    return AwsAccount(
+        credentials=AwsCredentials(
+            aws_access_key_id="testing",
+            aws_secret_access_key=SecretStr("testing"),
+            region_name=region,
+            aws_client_parameters=AwsClientParameters(endpoint_url=moto_url),
+        ),
+        **extra,
+    )

@@ -20,11 +20,10 @@ from prefect import task
 from tasks.aws import NOT_FOUND_CODES, aws_errors, error_code, tag_list, task_logger
 from tasks.aws.compute import _find_log_group
 from tasks.aws.storage import (
-    _PUBLIC_ACCESS_BLOCK,
     _describe_table,
-    _get_or_none,
     _queue_url,
     _same_attribute,
+    converge_bucket_settings,
 )
 from tasks.aws.tagging import TAGGABLE_KINDS, retag
 from tasks.errors import PermanentProviderError
@@ -58,42 +57,13 @@ def _restore_bucket(
     s3 = account.get_client("s3")
     if not _exists(s3.head_bucket, Bucket=name):
         return None
-    changes: list[str] = []
-    if declared.get("public_access") == "blocked":
-        current = _get_or_none(
-            s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=name
-        )
-        if (current or {}).get("PublicAccessBlockConfiguration") != _PUBLIC_ACCESS_BLOCK:
-            s3.put_public_access_block(
-                Bucket=name, PublicAccessBlockConfiguration=_PUBLIC_ACCESS_BLOCK
-            )
-            changes.append(f"blocked all public access to bucket {name}")
-    encryption = declared.get("encryption")
-    if encryption:
-        current = _get_or_none(
-            s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", Bucket=name
-        )
-        rules = (current or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
-        algorithms = [
-            r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules
-        ]
-        if algorithms != [encryption]:
-            s3.put_bucket_encryption(
-                Bucket=name,
-                ServerSideEncryptionConfiguration={
-                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": encryption}}]
-                },
-            )
-            was = ", ".join(str(a) for a in algorithms) or "none"
-            changes.append(f"set default encryption of bucket {name} to {encryption} (was {was})")
-    if "versioning" in declared:
-        status = s3.get_bucket_versioning(Bucket=name).get("Status")
-        # A bucket that never had versioning has no status; suspending it would add one.
-        wanted = "Enabled" if declared["versioning"] else ("Suspended" if status else None)
-        if status != wanted:
-            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": wanted})
-            changes.append(f"set versioning of bucket {name} to {wanted} (was {status or 'off'})")
-    return changes
+    return converge_bucket_settings(
+        s3,
+        name,
+        block_public=declared.get("public_access") == "blocked",
+        encryption=declared.get("encryption"),
+        versioning=declared.get("versioning"),
+    )
 
 
 def _declared_queue_attributes(arn: str, declared: Mapping[str, Any]) -> dict[str, str]:

@@ -38,6 +38,7 @@ __all__ = [
     "QueueInfo",
     "QueuePair",
     "TableInfo",
+    "converge_bucket_settings",
     "delete_bucket",
     "delete_queue",
     "delete_table",
@@ -128,6 +129,49 @@ def _get_or_none(call: Any, missing_code: str, **kwargs: Any) -> Any:
         raise
 
 
+def converge_bucket_settings(
+    s3: Any, name: str, *, block_public: bool, encryption: str | None, versioning: bool | None
+) -> list[str]:
+    """Read-compare-write the public access block (when `block_public`), default
+    encryption and versioning (None: leave as is) of bucket `name`; returns the changes.
+    Shared by `ensure_bucket` and the drift audit's restore."""
+    changes: list[str] = []
+    if block_public:
+        current = _get_or_none(
+            s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=name
+        )
+        if (current or {}).get("PublicAccessBlockConfiguration") != _PUBLIC_ACCESS_BLOCK:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=_PUBLIC_ACCESS_BLOCK
+            )
+            changes.append(f"blocked all public access to bucket {name}")
+    if encryption:
+        current = _get_or_none(
+            s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", Bucket=name
+        )
+        rules = (current or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+        algorithms = [
+            rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for rule in rules
+        ]
+        if algorithms != [encryption]:
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": encryption}}]
+                },
+            )
+            was = ", ".join(str(a) for a in algorithms) or "none"
+            changes.append(f"set default encryption of bucket {name} to {encryption} (was {was})")
+    if versioning is not None:
+        status = s3.get_bucket_versioning(Bucket=name).get("Status")
+        # A bucket that never had versioning has no status; suspending it would add one.
+        wanted = "Enabled" if versioning else ("Suspended" if status else None)
+        if status != wanted:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": wanted})
+            changes.append(f"set versioning of bucket {name} to {wanted} (was {status or 'off'})")
+    return changes
+
+
 @task(name="aws: ensure bucket", **PROVIDER_TASK_OPTIONS)
 def ensure_bucket(
     account: AwsAccount,
@@ -151,37 +195,9 @@ def ensure_bucket(
             s3.create_bucket(**params)
             changes.append(f"created bucket {name}")
 
-        current = _get_or_none(
-            s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=name
+        changes += converge_bucket_settings(
+            s3, name, block_public=True, encryption=encryption, versioning=versioning
         )
-        if (current or {}).get("PublicAccessBlockConfiguration") != _PUBLIC_ACCESS_BLOCK:
-            s3.put_public_access_block(
-                Bucket=name, PublicAccessBlockConfiguration=_PUBLIC_ACCESS_BLOCK
-            )
-            changes.append(f"blocked all public access to bucket {name}")
-
-        current = _get_or_none(
-            s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", Bucket=name
-        )
-        rules = (current or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
-        algorithms = [
-            rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for rule in rules
-        ]
-        if algorithms != [encryption]:
-            s3.put_bucket_encryption(
-                Bucket=name,
-                ServerSideEncryptionConfiguration={
-                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": encryption}}]
-                },
-            )
-            changes.append(f"set default encryption {encryption} on bucket {name}")
-
-        status = s3.get_bucket_versioning(Bucket=name).get("Status")
-        # A bucket that never had versioning has no status; suspending it would add one.
-        wanted_status = "Enabled" if versioning else ("Suspended" if status else None)
-        if status != wanted_status:
-            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": wanted_status})
-            changes.append(f"set versioning {wanted_status} on bucket {name}")
 
         tagging = _get_or_none(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=name)
         current_tags = {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}

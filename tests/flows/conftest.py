@@ -10,13 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 from github import Auth, Github
 from prefect.testing.utilities import prefect_test_harness
-from prefect_aws.client_parameters import AwsClientParameters
-from prefect_aws.credentials import AwsCredentials
 from pydantic import SecretStr
 
 from blocks import (
@@ -33,6 +30,7 @@ from registry.db import make_engine, migrate, session_scope
 from registry.seed import apply_seed, load_seed
 from sandbox.fake_github import FakeGitHubControl, serve_in_thread
 from tests.conftest import free_port
+from tests.servers import moto_account
 
 SEED_FILE = Path(__file__).resolve().parents[2] / "sandbox" / "seed.yaml"
 
@@ -84,15 +82,7 @@ def registry_url(tmp_path: Path) -> str:
 @pytest.fixture
 def aws_account(prefect_api: None, moto_url: str) -> AwsAccount:
     """moto, emptied, and the `paved-aws` block pointing at it."""
-    httpx.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
-    account = AwsAccount(
-        credentials=AwsCredentials(
-            aws_access_key_id="testing",
-            aws_secret_access_key=SecretStr("testing"),
-            region_name="us-east-1",
-            aws_client_parameters=AwsClientParameters(endpoint_url=moto_url),
-        )
-    )
+    account = moto_account(moto_url)
     account.save(AWS_BLOCK, overwrite=True)
     return account
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from prefect_aws.client_parameters import AwsClientParameters
-from prefect_aws.credentials import AwsCredentials
-from pydantic import SecretStr
 
 from blocks.aws import AwsAccount
 from tasks.aws.compute import (
@@ -37,19 +33,6 @@ TASK = {
     "region": "us-east-1",
     "tags": TAGS,
 }
-
-
-@pytest.fixture
-def account(moto_url: str) -> AwsAccount:
-    httpx.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
-    return AwsAccount(
-        credentials=AwsCredentials(
-            aws_access_key_id="testing",
-            aws_secret_access_key=SecretStr("testing"),
-            region_name="us-east-1",
-            aws_client_parameters=AwsClientParameters(endpoint_url=moto_url),
-        )
-    )
 
 
 def test_task_definition_gets_a_revision_only_when_it_changes(account: AwsAccount) -> None:

@@ -14,14 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from prefect_aws.client_parameters import AwsClientParameters
-from prefect_aws.credentials import AwsCredentials
-from pydantic import SecretStr
 
 from blocks.aws import CLIENT_HOOKS, AwsAccount
 from tasks.aws.cost import CostRow, CostUsage, week_start, weekly_costs, weekly_costs_task
 from tasks.errors import TransientProviderError
 from tests.flows.aws_faults import AwsFaults, installed
+from tests.servers import moto_account
 
 WEEK_1 = date(2024, 1, 1)  # a Monday
 WEEK_2 = date(2024, 1, 8)
@@ -30,16 +28,7 @@ WEEK_2 = date(2024, 1, 8)
 @pytest.fixture
 def account(moto_url: str) -> AwsAccount:
     """An account working in eu-west-1: Cost Explorer must still be asked in us-east-1."""
-    httpx.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
-    return AwsAccount(
-        credentials=AwsCredentials(
-            aws_access_key_id="testing",
-            aws_secret_access_key=SecretStr("testing"),
-            region_name="eu-west-1",
-            aws_client_parameters=AwsClientParameters(endpoint_url=moto_url),
-        ),
-        allowed_regions=["eu-west-1"],
-    )
+    return moto_account(moto_url, region="eu-west-1", allowed_regions=["eu-west-1"])
 
 
 @pytest.fixture

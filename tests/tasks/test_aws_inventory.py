@@ -11,11 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import pytest
-from prefect_aws.client_parameters import AwsClientParameters
-from prefect_aws.credentials import AwsCredentials
-from pydantic import SecretStr
 
 from blocks.aws import AwsAccount
 from tasks.audit import Observed, ProviderInventory
@@ -99,19 +95,6 @@ DECLARED: dict[tuple[str, str], dict[str, Any]] = {
         "retention_days": 30,
     },
 }
-
-
-@pytest.fixture
-def account(moto_url: str) -> AwsAccount:
-    httpx.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
-    return AwsAccount(
-        credentials=AwsCredentials(
-            aws_access_key_id="testing",
-            aws_secret_access_key=SecretStr("testing"),
-            region_name="us-east-1",
-            aws_client_parameters=AwsClientParameters(endpoint_url=moto_url),
-        )
-    )
 
 
 @pytest.fixture

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
-from prefect_aws.client_parameters import AwsClientParameters
-from prefect_aws.credentials import AwsCredentials
-from pydantic import SecretStr
 
 from blocks.aws import AwsAccount
 from tasks.aws.storage import (
@@ -23,19 +19,6 @@ from tasks.aws.storage import (
 from tasks.errors import PermanentProviderError
 
 TAGS = {"paved:service": "orders", "paved:team": "payments"}
-
-
-@pytest.fixture
-def account(moto_url: str) -> AwsAccount:
-    httpx.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
-    return AwsAccount(
-        credentials=AwsCredentials(
-            aws_access_key_id="testing",
-            aws_secret_access_key=SecretStr("testing"),
-            region_name="us-east-1",
-            aws_client_parameters=AwsClientParameters(endpoint_url=moto_url),
-        )
-    )
 
 
 def test_bucket_converges_and_keeps_foreign_tags(account: AwsAccount) -> None:

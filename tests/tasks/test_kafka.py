@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -31,20 +30,6 @@ from tasks.kafka import (
     kafka_errors,
 )
 from tests.conftest import free_port
-
-
-@pytest.fixture
-def cluster(kafka_bootstrap: str) -> Iterator[KafkaCluster]:
-    """The session's Tansu broker; topics a test makes are deleted afterwards."""
-    block = KafkaCluster(bootstrap_servers=kafka_bootstrap, request_timeout_seconds=5)
-    admin = block.get_admin_client()
-    before = set(admin.list_topics(timeout=10).topics)
-    with disable_run_logger():
-        yield block
-    made = set(admin.list_topics(timeout=10).topics) - before
-    if made:
-        for future in admin.delete_topics(sorted(made), operation_timeout=10).values():
-            future.result()
 
 
 def unique(event: str) -> str:

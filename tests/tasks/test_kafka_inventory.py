@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from confluent_kafka.admin import (
     NewTopic,
     ResourceType,
 )
-from prefect.logging import disable_run_logger
 
 from blocks import KafkaCluster
 from tasks.audit import Observed
@@ -31,20 +29,6 @@ from tasks.audit.kafka_inventory import (
 from tasks.errors import TransientProviderError
 from tasks.kafka import TopicSpec, ensure_topic
 from tests.conftest import free_port
-
-
-@pytest.fixture
-def cluster(kafka_bootstrap: str) -> Iterator[KafkaCluster]:
-    """The session's Tansu broker; topics a test makes are deleted afterwards."""
-    block = KafkaCluster(bootstrap_servers=kafka_bootstrap, request_timeout_seconds=5)
-    admin = block.get_admin_client()
-    before = set(admin.list_topics(timeout=10).topics)
-    with disable_run_logger():
-        yield block
-    made = set(admin.list_topics(timeout=10).topics) - before
-    if made:
-        for future in admin.delete_topics(sorted(made), operation_timeout=30).values():
-            future.result()
 
 
 def unique(event: str) -> str:
