@@ -16,7 +16,7 @@ os.environ.setdefault("PAVED_RETRY_DELAY_SCALE", "0.05")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-pytest_plugins = ["tests.servers", "tests.flows.notify_helpers"]
+pytest_plugins = ["tests.servers", "tests.flows.notify_helpers", "tests.fake_github_fixtures"]
 
 
 def free_port() -> int:

@@ -5,45 +5,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Iterator
 
 import httpx
 import pytest
 import yaml
 from github import Auth, Github, GithubException
 
-from sandbox.fake_github import FakeGitHubControl, ServerHandle, serve_in_thread
+from sandbox.fake_github import FakeGitHubControl, ServerHandle
 from sandbox.fake_github.seed import DEFAULT_SEED_PATH
 
 SEED = yaml.safe_load(DEFAULT_SEED_PATH.read_text(encoding="utf-8"))
 TEMPLATE_FILES: dict[str, str] = SEED["organization"]["template_files"]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerHandle]:
-    handle = serve_in_thread()
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def control(server: ServerHandle) -> FakeGitHubControl:
-    client = FakeGitHubControl(server.url)
-    client.reset()
-    return client
-
-
-@pytest.fixture
-def gh(server: ServerHandle, control: FakeGitHubControl) -> Iterator[Github]:
-    client = Github(
-        base_url=server.url,
-        auth=Auth.Token("any-token"),
-        retry=None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-    )
-    yield client
-    client.close()
 
 
 def git_blob_sha(data: bytes) -> str:

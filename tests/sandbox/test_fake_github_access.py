@@ -3,43 +3,15 @@ through PyGithub as access:grant and github:pipeline:create drive GitHub."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from github import Auth, Github, GithubException
+from github import Github, GithubException
 from github.EnvironmentDeploymentBranchPolicy import EnvironmentDeploymentBranchPolicyParams
 from github.EnvironmentProtectionRuleReviewer import ReviewerParams
 from github.Repository import Repository
 
-from sandbox.fake_github import FakeGitHubControl, ServerHandle, serve_in_thread
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerHandle]:
-    handle = serve_in_thread()
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def control(server: ServerHandle) -> FakeGitHubControl:
-    client = FakeGitHubControl(server.url)
-    client.reset()
-    return client
-
-
-@pytest.fixture
-def gh(server: ServerHandle, control: FakeGitHubControl) -> Iterator[Github]:
-    client = Github(
-        base_url=server.url,
-        auth=Auth.Token("any-token"),
-        retry=None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-    )
-    yield client
-    client.close()
+from sandbox.fake_github import FakeGitHubControl
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from github import Auth, Github
+from github import Github
 
-from sandbox.fake_github import FakeGitHubControl, ServerHandle, serve_in_thread
-from sandbox.fake_github.seed import load_seed_file
+from sandbox.fake_github import FakeGitHubControl, ServerHandle
 
 REPOSITORY_FIELDS = """
   name
@@ -57,21 +56,6 @@ query($first: Int, $after: String, $order: RepositoryOrder) {
 """
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerHandle]:
-    handle = serve_in_thread()
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def control(server: ServerHandle) -> FakeGitHubControl:
-    client = FakeGitHubControl(server.url)
-    # Seeding, not resetting: a test below moves the reset point to an empty organization.
-    client.seed(load_seed_file())
-    return client
-
-
 @pytest.fixture
 def api(server: ServerHandle, control: FakeGitHubControl) -> Iterator[httpx.Client]:
     """Raw HTTP to the fake, with a token, for what PyGithub would hide."""
@@ -79,19 +63,6 @@ def api(server: ServerHandle, control: FakeGitHubControl) -> Iterator[httpx.Clie
         base_url=server.url, headers={"Authorization": "bearer any-token"}, timeout=10
     ) as client:
         yield client
-
-
-@pytest.fixture
-def gh(server: ServerHandle, control: FakeGitHubControl) -> Iterator[Github]:
-    client = Github(
-        base_url=server.url,
-        auth=Auth.Token("any-token"),
-        retry=None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-    )
-    yield client
-    client.close()
 
 
 def graphql(api: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:

@@ -7,44 +7,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 import requests
-from github import Auth, Github, GithubException
+from github import Github, GithubException
 
 from sandbox.fake_github import FakeGitHubControl, GitHubState, ServerHandle, serve_in_thread
-from sandbox.fake_github.seed import load_seed_file
 from sandbox.fake_github.server import TEST_PORTS
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerHandle]:
-    handle = serve_in_thread()
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def control(server: ServerHandle) -> FakeGitHubControl:
-    client = FakeGitHubControl(server.url)
-    # Seeding (not just resetting): a test below moves the reset point to another world.
-    client.seed(load_seed_file())
-    return client
-
-
-@pytest.fixture
-def gh(server: ServerHandle, control: FakeGitHubControl) -> Iterator[Github]:
-    client = Github(
-        base_url=server.url,
-        auth=Auth.Token("any-token"),
-        retry=None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-    )
-    yield client
-    client.close()
 
 
 def test_a_status_fault_answers_the_next_matching_calls(

@@ -10,14 +10,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from github import Auth, Github
+from github import Github
 from github.Repository import Repository
 from prefect.logging import disable_run_logger
 from pydantic import SecretStr
 
 from blocks import GitHubOrganization
-from sandbox.fake_github import FakeGitHubControl, ServerHandle, serve_in_thread
-from sandbox.fake_github.seed import load_seed_file
+from sandbox.fake_github import FakeGitHubControl, ServerHandle
 from tasks.audit import Observed
 from tasks.audit.github_inventory import MAX_ATTEMPTS, github_inventory, list_repositories
 from tasks.audit.github_remediate import restore_repository
@@ -34,20 +33,6 @@ SECONDARY_LIMIT = (
 )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerHandle]:
-    handle = serve_in_thread()
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def control(server: ServerHandle) -> FakeGitHubControl:
-    client = FakeGitHubControl(server.url)
-    client.seed(load_seed_file())
-    return client
-
-
 @pytest.fixture
 def block(server: ServerHandle, control: FakeGitHubControl) -> Iterator[GitHubOrganization]:
     """The organization block pointing at the fake, unpaced (its pacing protects github.com)."""
@@ -59,20 +44,6 @@ def block(server: ServerHandle, control: FakeGitHubControl) -> Iterator[GitHubOr
             seconds_between_requests=0,
             seconds_between_writes=0,
         )
-
-
-@pytest.fixture
-def gh(server: ServerHandle, control: FakeGitHubControl) -> Iterator[Github]:
-    """A PyGithub client for making drift behind Paved's back."""
-    client = Github(
-        base_url=server.url,
-        auth=Auth.Token("someone-else"),
-        retry=None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-    )
-    yield client
-    client.close()
 
 
 def declared_spec(team: str = "payments") -> dict[str, Any]:
