@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
@@ -126,6 +127,22 @@ def _run_name() -> str:
     return f"audit-drift/{mode}"
 
 
+class _Blocks:
+    """The provider blocks one run uses, each loaded from Prefect once, when first needed."""
+
+    @cached_property
+    def github(self) -> GitHubOrganization:
+        return load_block(GitHubOrganization, GITHUB_BLOCK)
+
+    @cached_property
+    def aws(self) -> AwsAccount:
+        return load_block(AwsAccount, AWS_BLOCK)
+
+    @cached_property
+    def kafka(self) -> KafkaCluster:
+        return load_block(KafkaCluster, KAFKA_BLOCK)
+
+
 def aws_regions(account: AwsAccount, targets: list[AuditTarget]) -> list[str]:
     """The account's region, and every allowed region the registry has AWS resources in:
     an inventory covers one region, and a resource of another must not look missing."""
@@ -136,17 +153,16 @@ def aws_regions(account: AwsAccount, targets: list[AuditTarget]) -> list[str]:
 
 
 def _list(
-    provider: ProviderName, targets: list[AuditTarget]
+    provider: ProviderName, targets: list[AuditTarget], blocks: _Blocks
 ) -> list[PrefectFuture[ProviderInventory]]:
     if provider == "github":
-        return [github_inventory.submit(load_block(GitHubOrganization, GITHUB_BLOCK))]
+        return [github_inventory.submit(blocks.github)]
     if provider == "aws":
-        account = load_block(AwsAccount, AWS_BLOCK)
         return [
-            list_aws_resources_task.submit(account, region=region)
-            for region in aws_regions(account, targets)
+            list_aws_resources_task.submit(blocks.aws, region=region)
+            for region in aws_regions(blocks.aws, targets)
         ]
-    return [list_topics_for_audit_task.submit(load_block(KafkaCluster, KAFKA_BLOCK))]
+    return [list_topics_for_audit_task.submit(blocks.kafka)]
 
 
 def merged_inventory(provider: str, parts: list[ProviderInventory]) -> ProviderInventory:
@@ -168,11 +184,11 @@ def merged_inventory(provider: str, parts: list[ProviderInventory]) -> ProviderI
 
 
 def _inventories(
-    providers: list[ProviderName], targets: list[AuditTarget]
+    providers: list[ProviderName], targets: list[AuditTarget], blocks: _Blocks
 ) -> tuple[list[ProviderInventory], dict[str, str]]:
     """Each provider's inventory, listed concurrently; a provider that fails (after its
     retries) is reported, not fatal to the others."""
-    futures = {provider: _list(provider, targets) for provider in dict.fromkeys(providers)}
+    futures = {provider: _list(provider, targets, blocks) for provider in dict.fromkeys(providers)}
     inventories: list[ProviderInventory] = []
     failed: dict[str, str] = {}
     for provider, pending in futures.items():
@@ -189,12 +205,11 @@ def _inventories(
     return inventories, failed
 
 
-def _platform_owned(inventories: list[ProviderInventory]) -> set[str]:
+def _platform_owned(inventories: list[ProviderInventory], blocks: _Blocks) -> set[str]:
     """What Paved itself uses and the registry does not list: the template repository."""
     if not any(inventory.provider == "github" for inventory in inventories):
         return set()
-    github = load_block(GitHubOrganization, GITHUB_BLOCK)
-    return {f"{github.organization}/{github.template_repository}"}
+    return {f"{blocks.github.organization}/{blocks.github.template_repository}"}
 
 
 def _audit_targets() -> list[AuditTarget]:
@@ -203,11 +218,14 @@ def _audit_targets() -> list[AuditTarget]:
 
 
 def _detect(
-    inventories: list[ProviderInventory], targets: list[AuditTarget], fallback_team: str
+    inventories: list[ProviderInventory],
+    targets: list[AuditTarget],
+    fallback_team: str,
+    blocks: _Blocks,
 ) -> list[DetectedDrift]:
     # Targets are read before listing, what the registry has ever known after it: a
     # resource made while the providers were being listed is neither missing nor unmanaged.
-    platform_owned = _platform_owned(inventories)
+    platform_owned = _platform_owned(inventories, blocks)
     with registry_session() as session:
         people = registry_findings.answerable_people(session)
         drift = detect_drift(
@@ -263,32 +281,26 @@ def _notify(flow_run_id: str, reminder: timedelta) -> dict[str, str]:
     return outcome
 
 
-def _restore(target: AuditTarget, blocks: dict[str, Any]) -> list[str]:
+def _restore(target: AuditTarget, blocks: _Blocks) -> list[str]:
     """Put one resource's declared settings and tags back; returns what changed."""
     if target.provider == "github":
-        github = blocks.get("github") or load_block(GitHubOrganization, GITHUB_BLOCK)
-        blocks["github"] = github
         return restore_repository_task(
-            github, full_name=target.external_id or target.name, declared=target.spec
+            blocks.github, full_name=target.external_id or target.name, declared=target.spec
         )
     if target.provider == "aws":
-        account = blocks.get("aws") or load_block(AwsAccount, AWS_BLOCK)
-        blocks["aws"] = account
         return restore_aws_resource_task(
-            account,
+            blocks.aws,
             kind=target.kind,
             name=target.name,
             external_id=target.external_id or target.name,
             declared=target.spec,
             declared_tags=target.expected_tags,
         )
-    cluster = blocks.get("kafka") or load_block(KafkaCluster, KAFKA_BLOCK)
-    blocks["kafka"] = cluster
-    return restore_topic_task(cluster, name=target.name, declared=target.spec)
+    return restore_topic_task(blocks.kafka, name=target.name, declared=target.spec)
 
 
 def _remediate(
-    request: DriftAuditRequest, flow_run_id: str, targets: list[AuditTarget]
+    request: DriftAuditRequest, flow_run_id: str, targets: list[AuditTarget], blocks: _Blocks
 ) -> dict[str, list[str]]:
     """Per service with changed or mistagged findings: approval, restore, journal."""
     by_id = {target.resource_id: target for target in targets}
@@ -310,7 +322,6 @@ def _remediate(
             finding_ids[row.service].append((row.id, row.resource_id))
             summaries[row.service].append(f"[{row.drift_class.value}] {row.summary}")
     logger = get_run_logger()
-    blocks: dict[str, Any] = {}
     remediated: dict[str, list[str]] = {}
     for service, resources in sorted(per_service.items()):
         try:
@@ -434,9 +445,10 @@ def audit_drift(request: DriftAuditRequest) -> DriftAuditResult:
     with journaled(
         action=ACTION, request=request, team=request.fallback_team, service="all"
     ) as journal:
+        blocks = _Blocks()
         targets = _audit_targets()
-        inventories, failed = _inventories(request.providers, targets)
-        drift = _detect(inventories, targets, request.fallback_team)
+        inventories, failed = _inventories(request.providers, targets, blocks)
+        drift = _detect(inventories, targets, request.fallback_team, blocks)
         audited = {inventory.provider for inventory in inventories} | {"registry"}
         opened = resolved = 0
         notified: dict[str, str] = {}
@@ -451,7 +463,7 @@ def audit_drift(request: DriftAuditRequest) -> DriftAuditResult:
             opened, resolved = len(outcome.opened), len(outcome.resolved)
             notified = _notify(journal.flow_run_id, timedelta(days=request.reminder_days))
             if request.remediate:
-                remediated = _remediate(request, journal.flow_run_id, targets)
+                remediated = _remediate(request, journal.flow_run_id, targets, blocks)
             with registry_session() as session:
                 open_rows = [
                     _finding_row(row)
