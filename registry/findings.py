@@ -75,13 +75,9 @@ class DetectedDrift:
         """Names this difference across runs."""
         return "|".join((self.drift_class.value, self.provider, self.kind, self.identifier))
 
-    @property
-    def scope(self) -> str:
-        """What a run must have audited for this difference to be judged gone."""
-        return REGISTRY_SCOPE if self.drift_class is DriftClass.OWNERLESS else self.provider
-
 
 def _scope(finding: DriftFinding) -> str:
+    """What a run must have audited for this finding to be judged gone."""
     return REGISTRY_SCOPE if finding.drift_class is DriftClass.OWNERLESS else finding.provider
 
 
