@@ -123,8 +123,17 @@ def ownership_events(registry_url: str, service: str) -> list[OutboxEvent]:
         engine.dispose()
 
 
+# A consumer that receives nothing for this long has read the whole topic.
+QUIET_SECONDS = 5
+
+
 def registry_topic(bootstrap: str) -> list[dict[str, Any]]:
-    """Every message on `paved.registry.v1`, read up to the end of each partition."""
+    """Every message on `paved.registry.v1`, read from the start until the topic is quiet.
+
+    Not up to the partitions' high watermarks: Tansu 0.6 reports a high watermark that
+    counts a produced batch once, however many records it holds (20 records sent in one
+    batch read back in full, with a high watermark of 1), so reading up to it stops early.
+    """
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     topic = "paved.registry.v1"
@@ -138,18 +147,10 @@ def registry_topic(bootstrap: str) -> list[dict[str, Any]]:
     )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        }
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         messages: list[dict[str, Any]] = []
-        positions = {p: 0 for p in partitions}
-        while any(positions[p] < ends[p] for p in partitions):
-            message = consumer.poll(10)
-            assert message is not None, f"the topic ends at {ends}, reading stalled at {positions}"
+        while (message := consumer.poll(QUIET_SECONDS)) is not None:
             assert message.error() is None, message.error()
-            positions[message.partition()] = message.offset() + 1
             messages.append(json.loads(message.value() or b"{}"))
         return messages
     finally:
@@ -217,7 +218,11 @@ def owner_change_survives_a_broker_outage(env: dict[str, str], components: dict[
 
     # The in-memory broker came back empty: what is on the topic was published since.
     orders = [m for m in registry_topic(components["kafka"]["url"]) if m["service"] == "orders"]
-    assert [m["event_id"] for m in orders].count(event.event_id) == 1
+    seen = [(m["type"], m["version"], m["event_id"]) for m in orders]
+    outbox = [(e.version, e.published_at) for e in ownership_events(registry_url, "orders")]
+    assert [m["event_id"] for m in orders].count(event.event_id) == 1, (
+        f"v{event.version} {event.event_id}: on the topic {seen}; in the outbox {outbox}"
+    )
     delivered = next(m for m in orders if m["event_id"] == event.event_id)
     assert (delivered["type"], delivered["version"]) == (event.event_type, event.version)
     assert delivered["payload"]["owner"] == "dave"
