@@ -165,8 +165,8 @@ class _Plan(BaseModel):
 
 
 def log_group_name(*, team: str, service: str) -> str:
-    """`/paved/<team>/<service>`: one log group per service."""
-    return f"/paved/{team}/{service}"
+    """`/paved/<team>/<service>`: one log group per service (the policy's name)."""
+    return policy.log_group_name(team=team, service=service)
 
 
 def _plan(

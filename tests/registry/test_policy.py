@@ -147,32 +147,37 @@ def test_whatever_passes_matches_the_rule(value: str) -> None:
 
 
 def test_resource_name_joins_team_service_and_purpose() -> None:
-    assert resource_name(team="payments", service="orders", purpose="events") == (
-        "payments-orders-events"
+    assert resource_name(team="payments", service="orders", purpose="data") == (
+        "payments-orders-data"
     )
 
 
 def test_resource_name_validates_each_part() -> None:
     with pytest.raises(PolicyViolation, match="team slug 'Payments'"):
-        resource_name(team="Payments", service="orders", purpose="events")
+        resource_name(team="Payments", service="orders", purpose="data")
     with pytest.raises(PolicyViolation, match="service name 'or_ders'"):
-        resource_name(team="payments", service="or_ders", purpose="events")
+        resource_name(team="payments", service="or_ders", purpose="data")
     with pytest.raises(PolicyViolation, match=r"resource purpose 'logs\.'"):
         resource_name(team="payments", service="orders", purpose="logs.")
 
 
 def test_resource_name_fits_an_s3_bucket() -> None:
     longest = resource_name(
-        team="t" * TEAM_SLUG_MAX, service="s" * SERVICE_NAME_MAX, purpose="p" * 5
+        team="t" * TEAM_SLUG_MAX, service="s" * SERVICE_NAME_MAX, purpose="data"
     )
-    assert len(longest) == RESOURCE_NAME_MAX
+    assert len(longest) == RESOURCE_NAME_MAX - 1
     with pytest.raises(PolicyViolation, match="the limit is 63"):
-        resource_name(team="t" * TEAM_SLUG_MAX, service="s" * SERVICE_NAME_MAX, purpose="p" * 6)
+        resource_name(team="t" * TEAM_SLUG_MAX, service="s" * SERVICE_NAME_MAX, purpose="deploy")
 
 
 def test_resource_name_refuses_names_aws_reserves() -> None:
     with pytest.raises(PolicyViolation, match="AWS reserves"):
-        resource_name(team="payments", service="orders", purpose="s3alias")
+        resource_name(team="sthree", service="orders", purpose="data")
+
+
+def test_resource_purpose_is_one_paved_knows() -> None:
+    with pytest.raises(PolicyViolation, match="resource purpose 'dlq' is not one of app, data"):
+        resource_name(team="payments", service="orders", purpose="dlq")
 
 
 def test_topic_name() -> None:
