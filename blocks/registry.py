@@ -23,9 +23,17 @@ from blocks.registry import RegistryDatabase
 
 registry_database = RegistryDatabase.load("BLOCK_NAME")
 url = registry_database.url.get_secret_value()
+admins = registry_database.admin_team
 ```
 """
 
     url: SecretStr = Field(
         description="SQLAlchemy URL of the registry, e.g. sqlite:////srv/paved/registry.db."
+    )
+    admin_team: str = Field(
+        default="platform",
+        description=(
+            "Slug of the registry team whose active members are Paved's admins: they approve "
+            "when the change approver and the team lead both asked themselves."
+        ),
     )

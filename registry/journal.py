@@ -17,7 +17,11 @@ from sqlalchemy.orm import Session
 from registry._support import require_text
 from registry.models import JournalEntry
 
-__all__ = ["append_journal", "journal_for_run", "latest_journal"]
+__all__ = ["append_journal", "journal_for_run", "latest_journal", "pending_approval"]
+
+# The journal states flows.approval appends around a pause.
+_PAUSED = "Paused"
+_ANSWERED = ("Approved", "Rejected")
 
 
 def append_journal(
@@ -108,3 +112,32 @@ def latest_journal(
     if limit is not None:
         statement = statement.limit(limit)
     return list(session.scalars(statement))
+
+
+def pending_approval(session: Session, *, flow_run_id: str | UUID) -> str | None:
+    """The handle the run's open approval was sent to, or None when it has none.
+
+    That is the ``approver`` of the run's latest ``Paused`` row, if no ``Approved`` or
+    ``Rejected`` row came after it. The gateway lets only this person resume the run.
+    """
+    run_id = str(flow_run_id)
+    paused = session.scalars(
+        select(JournalEntry)
+        .where(JournalEntry.flow_run_id == run_id, JournalEntry.state == _PAUSED)
+        .order_by(JournalEntry.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if paused is None:
+        return None
+    answered = session.scalar(
+        select(JournalEntry.id).where(
+            JournalEntry.flow_run_id == run_id,
+            JournalEntry.state.in_(_ANSWERED),
+            JournalEntry.id > paused.id,
+        )
+    )
+    if answered is not None:
+        return None
+    approval = paused.parameters.get("approval")
+    approver = approval.get("approver") if isinstance(approval, dict) else None
+    return approver if isinstance(approver, str) and approver else None

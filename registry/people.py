@@ -17,6 +17,7 @@ from registry.models import Person, Team, TeamMembership, TeamRole, utc_now
 from registry.policy import TEAM_SLUG_MAX, validate_name
 
 __all__ = [
+    "active_team_members",
     "get_person",
     "get_team",
     "require_active_member",
@@ -182,6 +183,20 @@ def team_members(session: Session, *, slug: str) -> list[str]:
             select(Person.handle)
             .join(TeamMembership, TeamMembership.person_id == Person.id)
             .where(TeamMembership.team_id == team.id)
+            .order_by(Person.handle)
+        )
+    )
+
+
+def active_team_members(session: Session, *, slug: str) -> list[str]:
+    """The handles of the team's active members, lead included, sorted; NotFound for an
+    unknown team."""
+    team = require_team(session, slug=slug)
+    return list(
+        session.scalars(
+            select(Person.handle)
+            .join(TeamMembership, TeamMembership.person_id == Person.id)
+            .where(TeamMembership.team_id == team.id, Person.active.is_(True))
             .order_by(Person.handle)
         )
     )

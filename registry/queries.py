@@ -33,7 +33,7 @@ from registry.answers import (
 )
 from registry.claims import claim, release
 from registry.graph import DependencyRow, dependents, deps
-from registry.journal import append_journal, journal_for_run, latest_journal
+from registry.journal import append_journal, journal_for_run, latest_journal, pending_approval
 from registry.links import (
     DependencyInfo,
     ResourceKey,
@@ -47,6 +47,7 @@ from registry.links import (
 from registry.notify import notify_channels, set_notify_channel
 from registry.ownership import MATCHED_BY, Ownership, ownership_of
 from registry.people import (
+    active_team_members,
     get_person,
     get_team,
     require_active_member,
@@ -80,6 +81,7 @@ __all__ = [
     "ResourceKey",
     "ResourceRow",
     "ServiceRow",
+    "active_team_members",
     "add_dependency",
     "append_journal",
     "claim",
@@ -102,6 +104,7 @@ __all__ = [
     "list_services",
     "notify_channels",
     "orphans",
+    "pending_approval",
     "ownership_of",
     "release",
     "require_active_member",

@@ -8,20 +8,32 @@ Prefect UI does (`resume_flow_run` with run input).
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.flow_runs import resume_flow_run
 from prefect.logging import get_run_logger
 from pydantic import Field
 
 from flows.action_request import PavedRequest
-from flows.approval import Approval, request_approval
-from flows.registry_steps import load_service_context
+from flows.approval import Approval, ApprovalRoute, request_approval, route_approval
+from flows.registry_steps import ServiceContext, load_service_context
 from flows.runtime import journaled
 from registry import queries
 from registry.db import make_engine, session_scope
-from tests.flows.notify_helpers import Sink, approve, in_thread
+from registry.errors import NotAuthorized
+from registry.queries import set_notify_channel
+from tasks.notify import save_webhook_channel
+from tests.flows.notify_helpers import (
+    CODE,
+    RUN_ID,
+    Sink,
+    approve,
+    in_thread,
+    wait_until_paused,
+)
 
 pytestmark = pytest.mark.usefixtures("paved_blocks", "notify_channels")
 
@@ -58,8 +70,8 @@ def orders(registry_url: str) -> None:
     engine.dispose()
 
 
-def start(timeout_seconds: int = 30) -> Any:
-    request = {"service": "orders", "requester": "dave", "timeout_seconds": timeout_seconds}
+def start(timeout_seconds: int = 30, requester: str = "dave") -> Any:
+    request = {"service": "orders", "requester": requester, "timeout_seconds": timeout_seconds}
     return in_thread(lambda: approval_probe(request=request, return_state=True))
 
 
@@ -97,6 +109,7 @@ def test_the_change_approver_with_the_right_code_approves(sink: Sink, registry_u
     code = message["body"].split("one-time code: ")[1].split()[0]
     entries = journal(registry_url, run_id)
     assert [e.state for e in entries] == ["Running", "Paused", "Approved", "Completed"]
+    assert entries[1].parameters["approval"]["approver"] == "carol"
     assert entries[2].parameters["approval"]["approved_by"] == "carol"
     # The code is in no journal row, parameter or log of the run.
     assert all(code not in repr((e.parameters, e.error)) for e in entries)
@@ -108,7 +121,7 @@ def test_the_change_approver_with_the_right_code_approves(sink: Sink, registry_u
     ("approver", "code", "reason"),
     [
         ("carol", "0000000000", "wrong approval code given by 'carol'"),
-        ("dave", None, "'dave' is not the change approver of orders (carol)"),
+        ("dave", None, "'dave' may not approve: this approval was sent to carol"),
     ],
 )
 def test_a_wrong_code_or_handle_is_rejected_and_journaled(
@@ -126,7 +139,7 @@ def test_a_wrong_code_or_handle_is_rejected_and_journaled(
     assert reason in str(failure.value)
     entries = journal(registry_url, run_id)
     assert [e.state for e in entries] == ["Running", "Paused", "Rejected", "Failed"]
-    assert entries[2].error == reason
+    assert (entries[2].error or "").startswith(reason)
     # The failure notice reaches the requester (dave) and the on-call contact (carol).
     notice = sink.wait_for("dave")["body"]
     assert notice["subject"].startswith(f"Paved: {ACTION} failed")
@@ -148,3 +161,124 @@ def test_no_answer_in_time_is_a_rejection(sink: Sink, registry_url: str) -> None
     assert "NotAuthorized: test:approval rejected: no approval" in (entries[3].error or "")
     assert "no approval from carol within 1 s" in run_logs(run_id)
     assert "no approval from carol" in sink.wait_for("dave")["body"]["body"]
+
+
+# --- routing: never to the requester ------------------------------------------------------
+
+
+def context_of(session: Any, service: str) -> ServiceContext:
+    row = queries.require_service(session, name=service)
+    return ServiceContext(
+        service=row.name,
+        team=row.team.slug,
+        owner=row.owner.handle,
+        cost_center=row.team.cost_center,
+        change_approver=row.change_approver.handle if row.change_approver else None,
+        oncall=None,
+        tags={},
+    )
+
+
+def route(
+    registry_url: str, requester: str, *, service: str = "orders", admins: str = "platform"
+) -> ApprovalRoute:
+    engine = make_engine(registry_url)
+    try:
+        with session_scope(engine) as session:
+            return route_approval(
+                session,
+                context=context_of(session, service),
+                requester=requester,
+                admin_team=admins,
+            )
+    finally:
+        engine.dispose()
+
+
+def test_the_change_approver_asking_goes_to_the_lead_then_to_an_admin(registry_url: str) -> None:
+    engine = make_engine(registry_url)
+    with session_scope(engine) as session:
+        # `refunds`: dave approves its changes; carol leads payments.
+        queries.get_or_create_service(
+            session, name="refunds", team="payments", owner="dave", change_approver="dave"
+        )
+    engine.dispose()
+
+    assert route(registry_url, "erin", service="refunds").approver == "dave"
+    to_lead = route(registry_url, "dave", service="refunds")
+    assert (to_lead.approver, to_lead.role) == ("carol", "lead of team payments")
+    assert to_lead.note == "dave, the change approver, asked for it"
+    # carol approves orders and leads payments: another admin, alphabetically first.
+    to_admin = route(registry_url, "carol")
+    assert (to_admin.approver, to_admin.role) == ("alice", "admin (team platform)")
+    assert "carol, the change approver and lead of team payments, asked for it" in (
+        to_admin.note or ""
+    )
+    # An admin asking never gets their own request: the next admin does.
+    engine = make_engine(registry_url)
+    with session_scope(engine) as session:
+        queries.get_or_create_service(session, name="ledger", team="platform", owner="alice")
+    engine.dispose()
+    assert route(registry_url, "alice", service="ledger").approver == "bob"
+
+
+def test_inactive_people_are_passed_over_and_nobody_left_is_refused(registry_url: str) -> None:
+    engine = make_engine(registry_url)
+    with session_scope(engine) as session:
+        queries.get_or_create_service(
+            session, name="refunds", team="payments", owner="dave", change_approver="dave"
+        )
+        queries.upsert_person(session, handle="dave", name="Dave Diaz", email="d@x", active=False)
+    engine.dispose()
+
+    gone = route(registry_url, "erin", service="refunds")
+    assert gone.approver == "carol" and gone.note == "dave, the change approver, is not active"
+    with pytest.raises(NotAuthorized, match="nobody may approve carol's request on orders"):
+        route(registry_url, "carol", admins="payments")  # dave, the other admin, left
+
+
+def test_a_request_by_the_approver_and_lead_is_sent_to_an_admin(
+    sink: Sink, registry_url: str, prefect_api: None
+) -> None:
+    alice = save_webhook_channel(handle="alice", url=f"{sink.url}/hooks/alice")
+    engine = make_engine(registry_url)
+    with session_scope(engine) as session:
+        set_notify_channel(session, handle="alice", channel=alice)
+    engine.dispose()
+
+    thread, out = start(requester="carol")
+    message = sink.wait_for("alice")["body"]
+    run_id = RUN_ID.search(message["body"])
+    assert run_id is not None
+    wait_until_paused(run_id.group(1))
+    # The gateway asks the registry who may resume the paused run.
+    engine = make_engine(registry_url)
+    with session_scope(engine) as session:
+        assert queries.pending_approval(session, flow_run_id=run_id.group(1)) == "alice"
+    engine.dispose()
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(run_id.group(1)))
+    assert run.state is not None and run.state.is_paused()
+    # carol, the requester, answering her own request with the right code is refused.
+    code = CODE.search(message["body"])
+    assert code is not None
+    resume_flow_run(UUID(run_id.group(1)), run_input={"approver": "carol", "code": code.group(1)})
+    thread.join(30)
+
+    state = out[0]
+    assert state.is_failed()
+    assert "'carol' may not approve: this approval was sent to alice" in str(state.message)
+    assert "Paved asks you, alice, as admin (team platform)" in message["body"]
+    assert "carol, the change approver and lead of team payments, asked for it" in message["body"]
+    assert sink.messages("carol")[0]["body"]["subject"].startswith(f"Paved: {ACTION} failed")
+    entries = journal(registry_url, run_id.group(1))
+    assert entries[1].parameters["approval"]["approver"] == "alice"
+    assert queries_pending(registry_url, run_id.group(1)) is None
+
+
+def queries_pending(registry_url: str, run_id: str) -> str | None:
+    engine = make_engine(registry_url)
+    with session_scope(engine) as session:
+        found = queries.pending_approval(session, flow_run_id=run_id)
+    engine.dispose()
+    return found

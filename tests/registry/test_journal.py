@@ -175,3 +175,43 @@ def test_required_fields(session: Session, field: str, value: str, message: str)
     }
     with pytest.raises(PolicyViolation, match=message):
         queries.append_journal(session, **entry)
+
+
+def _approval_row(session: Session, run_id: str, state: str, approver: str | None) -> None:
+    approval = {"action": "access:grant", "summary": "push"}
+    if approver is not None:
+        approval["approver"] = approver
+    queries.append_journal(
+        session,
+        flow_run_id=run_id,
+        action="access:grant",
+        requester="dave",
+        team="payments",
+        service="orders",
+        parameters={"service": "orders", "approval": approval},
+        state=state,
+        started_at=T0,
+    )
+
+
+def test_pending_approval_names_who_the_open_approval_was_sent_to(session: Session) -> None:
+    _run(session, "r1", ["Running"])
+    assert queries.pending_approval(session, flow_run_id="r1") is None  # never paused
+    _approval_row(session, "r1", "Paused", "carol")
+    assert queries.pending_approval(session, flow_run_id="r1") == "carol"
+    assert queries.pending_approval(session, flow_run_id="other") is None
+
+    _approval_row(session, "r1", "Approved", "carol")
+    assert queries.pending_approval(session, flow_run_id="r1") is None  # answered
+
+    # A second pause in the same run (another approval) is open again, to its approver.
+    _approval_row(session, "r1", "Paused", "alice")
+    assert queries.pending_approval(session, flow_run_id="r1") == "alice"
+    _approval_row(session, "r1", "Rejected", "alice")
+    assert queries.pending_approval(session, flow_run_id="r1") is None
+
+
+def test_pending_approval_without_an_approver_is_none(session: Session) -> None:
+    # Rows written before approvals named their approver give the gateway nobody.
+    _approval_row(session, "r2", "Paused", None)
+    assert queries.pending_approval(session, flow_run_id="r2") is None
