@@ -119,9 +119,29 @@ def tansu_binary() -> str:
         return "tansu"
 
 
-def fake_github(*, host: str, port: int, seed_file: Path, cwd: Path | None = None) -> LaunchSpec:
-    """Paved's own stateful fake GitHub REST server, loaded with `seed_file`."""
+def fake_github(
+    *,
+    host: str,
+    port: int,
+    seed_file: Path,
+    cwd: Path | None = None,
+    token_secret: str | None = None,
+    oauth_client_id: str | None = None,
+    oauth_client_secret: str | None = None,
+) -> LaunchSpec:
+    """Paved's own stateful fake GitHub REST server, loaded with `seed_file`.
+
+    `token_secret` derives each person's token (the same secret, the same tokens after a
+    restart); `oauth_client_id`/`oauth_client_secret` are its OAuth app's, which the
+    gateway signs people in with. Each left None: the fake's default (a random secret,
+    client id `paved-gateway`).
+    """
     base_url = f"http://{host}:{port}"
+    secrets = {
+        "FAKE_GITHUB_TOKEN_SECRET": token_secret,
+        "FAKE_GITHUB_OAUTH_CLIENT_ID": oauth_client_id,
+        "FAKE_GITHUB_OAUTH_CLIENT_SECRET": oauth_client_secret,
+    }
     return LaunchSpec(
         name="github",
         argv=(
@@ -138,7 +158,10 @@ def fake_github(*, host: str, port: int, seed_file: Path, cwd: Path | None = Non
         health=lambda: http_probe(f"{base_url}/_fake/health"),
         port=port,
         host=host,
-        env={"PYTHONUNBUFFERED": "1"},
+        env={
+            "PYTHONUNBUFFERED": "1",
+            **{name: value for name, value in secrets.items() if value is not None},
+        },
         cwd=cwd,
         startup_timeout=30.0,
     )

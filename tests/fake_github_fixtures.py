@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from github import Auth, Github
 
-from sandbox.fake_github import FakeGitHubControl, ServerHandle, serve_in_thread
+from sandbox.fake_github import APP_TOKEN, FakeGitHubControl, ServerHandle, serve_in_thread
 from sandbox.fake_github.seed import load_seed_file
 
 
@@ -30,10 +30,11 @@ def control(server: ServerHandle) -> FakeGitHubControl:
 
 @pytest.fixture
 def gh(server: ServerHandle, control: FakeGitHubControl) -> Iterator[Github]:
-    """PyGithub on the fake, without retries or pacing (the fake takes any token)."""
+    """PyGithub on the fake, without retries or pacing, with the app's token (the bot
+    on `GET /user`)."""
     client = Github(
         base_url=server.url,
-        auth=Auth.Token("any-token"),
+        auth=Auth.Token(APP_TOKEN),
         retry=None,
         seconds_between_requests=None,
         seconds_between_writes=None,

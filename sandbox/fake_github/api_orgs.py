@@ -10,8 +10,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from sandbox.fake_github import render
+from sandbox.fake_github.errors import BadCredentials, ValidationFailed, field_error
 from sandbox.fake_github.payloads import UpdateMembership, UpdateTeamRepository
-from sandbox.fake_github.web import BaseURL, State, github_json, no_content, paginate
+from sandbox.fake_github.state import BOT_LOGIN
+from sandbox.fake_github.web import (
+    BaseURL,
+    IdentityConfig,
+    State,
+    github_json,
+    no_content,
+    paginate,
+)
 
 router = APIRouter()
 
@@ -19,11 +28,31 @@ router = APIRouter()
 REPOSITORY_MEDIA_TYPE = "application/vnd.github.v3.repository+json"
 
 
+def _token(request: Request) -> str:
+    # PyGithub sends `token X`, most other clients `Bearer X`: GitHub takes both.
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() in ("token", "bearer") else ""
+
+
 @router.get("/user")
-async def get_authenticated_user(state: State, base: BaseURL) -> JSONResponse:
-    """The token's user: always the bot Paved acts as."""
+async def get_authenticated_user(
+    request: Request, state: State, base: BaseURL, identity: IdentityConfig
+) -> JSONResponse:
+    """The token's user: the person a personal token belongs to, the bot Paved acts as for
+    the app's tokens, and 401 Bad credentials for any other token.
+
+    Only this route tells tokens apart: the others serve any token as the bot, so the
+    tests' and the stack's blocks need no registered token to call them.
+    """
+    token = _token(request)
     with state.lock:
-        return github_json(render.private_user(state, state.authenticated_user(), base))
+        if token in identity.app_tokens:
+            return github_json(render.private_user(state, state.authenticated_user(), base))
+        logins = [user.login for user in state.users.values() if user.login != BOT_LOGIN]
+        login = identity.login_of(token, logins)
+        if login is None:
+            raise BadCredentials()
+        return github_json(render.private_user(state, state.get_user(login), base))
 
 
 @router.get("/users/{username}")
@@ -38,6 +67,20 @@ async def get_organization(org: str, state: State, base: BaseURL) -> JSONRespons
     """An organization."""
     with state.lock:
         return github_json(render.organization(state, state.get_organization(org), base))
+
+
+@router.get("/orgs/{org}/members")
+async def list_organization_members(
+    org: str, request: Request, state: State, base: BaseURL
+) -> JSONResponse:
+    """An organization's members by login, paged (`role=all|admin|member`)."""
+    role = request.query_params.get("role", "all")
+    if role not in ("all", "admin", "member"):
+        raise ValidationFailed(errors=[field_error("Member", "role", "invalid")])
+    with state.lock:
+        members = state.organization_members(org, role=role)
+        page, headers = paginate(request, members)
+        return github_json([render.simple_user(user, base) for user in page], headers=headers)
 
 
 @router.get("/orgs/{org}/teams")
@@ -59,8 +102,10 @@ async def get_team(org: str, team_slug: str, state: State, base: BaseURL) -> JSO
 async def list_team_members(
     org: str, team_slug: str, request: Request, state: State, base: BaseURL
 ) -> JSONResponse:
-    """A team's members, paged (`role=member|maintainer|all`)."""
+    """A team's members, paged (`role=member|maintainer|all`; `member` leaves maintainers out)."""
     role = request.query_params.get("role", "all")
+    if role not in ("member", "maintainer", "all"):
+        raise ValidationFailed(errors=[field_error("TeamMember", "role", "invalid")])
     with state.lock:
         team = state.get_team(org, team_slug)
         logins = [

@@ -2,8 +2,8 @@
 
 Layers, outermost first: the request journal, fault injection, the token check, the
 id-based team path rewrite, then the routes (`api_orgs`, `api_repos`, `api_access`, the
-GraphQL endpoint in `graphql`, and the `/_fake/` seam). Every refusal is answered with
-GitHub's status and error body.
+GraphQL endpoint in `graphql`, GitHub's OAuth web flow in `oauth`, and the `/_fake/`
+seam). Every refusal is answered with GitHub's status and error body.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox.fake_github import api_access, api_orgs, api_repos, graphql, seam
+from sandbox.fake_github import api_access, api_orgs, api_repos, graphql, oauth, seam
 from sandbox.fake_github.errors import GENERIC_DOCS_URL, GitHubError, NotFound, ValidationFailed
 from sandbox.fake_github.faults import TRANSPORT_SCOPE_KEY, FaultMiddleware, FaultPlan
+from sandbox.fake_github.identity import Identity, OAuthCodes
 from sandbox.fake_github.journal import SEAM_PREFIX, JournalMiddleware, RequestJournal
 from sandbox.fake_github.paths import CanonicalPathMiddleware
 from sandbox.fake_github.state import GitHubState
@@ -41,8 +42,11 @@ class FakeGitHubApp(FastAPI):
 
 
 class RequireToken:
-    """ASGI layer answering 401 to API calls without an `Authorization` header (any token
-    is accepted: the seed defines none)."""
+    """ASGI layer answering 401 to API calls without an `Authorization` header.
+
+    Any token passes here; `GET /user` alone tells a person's token from the app's and
+    from a bad one. The OAuth web flow (github.com, not the API) needs no header.
+    """
 
     BODY = json.dumps(
         {
@@ -58,7 +62,7 @@ class RequireToken:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and not scope["path"].startswith(SEAM_PREFIX)
+            and not scope["path"].startswith((SEAM_PREFIX, oauth.OAUTH_PREFIX))
             and not any(name.lower() == b"authorization" for name, _ in scope.get("headers", []))
         ):
             headers = [
@@ -71,18 +75,23 @@ class RequireToken:
         await self.app(scope, receive, send)
 
 
-def create_app(state: GitHubState | None = None) -> FastAPI:
-    """The fake GitHub serving `state` (by default, a state seeded from `sandbox/seed.yaml`).
+def create_app(state: GitHubState | None = None, *, identity: Identity | None = None) -> FastAPI:
+    """The fake GitHub serving `state` (by default, a state seeded from `sandbox/seed.yaml`)
+    with `identity`'s token secret and OAuth app (by default, from the environment:
+    `Identity.from_env`).
 
-    `app.state.github`, `app.state.faults` and `app.state.journal` are the world, the armed
-    faults and the request journal, for in-process tests.
+    `app.state.github`, `app.state.faults`, `app.state.journal` and `app.state.identity`
+    are the world, the armed faults, the request journal and the secrets, for in-process
+    tests.
     """
     state = state if state is not None else GitHubState.from_seed_file()
     app = FakeGitHubApp(title="Paved fake GitHub", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.github = state
+    app.state.identity = identity if identity is not None else Identity.from_env()
+    app.state.oauth_codes = OAuthCodes()
     app.state.faults = FaultPlan()
     app.state.journal = RequestJournal()
-    for module in (seam, api_orgs, api_repos, api_access, graphql):
+    for module in (seam, api_orgs, api_repos, api_access, graphql, oauth):
         # The routes themselves, not include_router(): recent FastAPI keeps included routers
         # as opaque entries, and the contract tests sweep `app.routes` for every operation.
         app.router.routes.extend(module.router.routes)

@@ -91,3 +91,25 @@ class FakeGitHubControl:
         """The world as plain JSON (repositories, teams, users)."""
         result: dict[str, Any] = self._call("GET", "/state")
         return result
+
+    def token(self, login: str) -> str:
+        """The personal GitHub token of `login` (httpx.HTTPStatusError 404 if unknown)."""
+        return str(self._call("GET", f"/tokens/{login}")["token"])
+
+    def join_organization(
+        self, org: str, login: str, *, name: str | None = None, email: str | None = None
+    ) -> None:
+        """`login` joins `org` (a new GitHub account when the fake does not know them)."""
+        self._call("PUT", f"/orgs/{org}/members/{login}", json={"name": name, "email": email})
+
+    def leave_organization(self, org: str, login: str) -> None:
+        """`login` leaves `org` and all its teams; the account stays."""
+        self._call("DELETE", f"/orgs/{org}/members/{login}")
+
+    def set_team_member(self, org: str, team: str, login: str, role: str = "member") -> None:
+        """Put `login` in `team` as `member` or `maintainer`."""
+        self._call("PUT", f"/orgs/{org}/teams/{team}/members/{login}", json={"role": role})
+
+    def remove_team_member(self, org: str, team: str, login: str) -> None:
+        """Take `login` out of `team`."""
+        self._call("DELETE", f"/orgs/{org}/teams/{team}/members/{login}")

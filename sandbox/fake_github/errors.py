@@ -1,6 +1,7 @@
 """Errors the fake raises, each carrying the HTTP status and body GitHub would send.
 
     GitHubError                 any answer that is not a success
+    ├── BadCredentials          401 {"message": "Bad credentials"}: a token nobody holds
     ├── NotFound                404 {"message": "Not Found"} (or a more precise message)
     ├── Forbidden               403, e.g. writes to an archived repository
     ├── Conflict                409, e.g. a contents write with a stale blob sha
@@ -43,6 +44,13 @@ class GitHubError(Exception):
         payload["documentation_url"] = self.documentation_url
         payload["status"] = str(self.status)
         return payload
+
+
+class BadCredentials(GitHubError):
+    """401: the token is not one GitHub handed out (or it was revoked)."""
+
+    status = 401
+    default_message = "Bad credentials"
 
 
 class NotFound(GitHubError):

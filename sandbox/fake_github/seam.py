@@ -1,4 +1,5 @@
-"""The test seam under `/_fake/`: health, reset, seeding, faults, journal, state dump.
+"""The test seam under `/_fake/`: health, reset, seeding, faults, journal, state dump,
+people's tokens, and who is in the organization and its teams.
 
 No authentication, and never journaled or faulted. `control.FakeGitHubControl` is the
 Python client for it.
@@ -13,10 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.fake_github.errors import ValidationFailed
+from sandbox.fake_github.errors import NotFound, ValidationFailed
 from sandbox.fake_github.faults import Fault, FaultPlan
 from sandbox.fake_github.journal import RequestJournal
-from sandbox.fake_github.web import State
+from sandbox.fake_github.state import BOT_LOGIN
+from sandbox.fake_github.web import IdentityConfig, State
 
 router = APIRouter(prefix="/_fake")
 
@@ -119,3 +121,64 @@ async def clear_requests(request: Request) -> dict[str, bool]:
 async def dump_state(state: State) -> JSONResponse:
     """The world as plain JSON: repositories with files, topics, protection, team access."""
     return JSONResponse(state.snapshot())
+
+
+@router.get("/tokens/{login}")
+async def person_token(login: str, state: State, identity: IdentityConfig) -> dict[str, str]:
+    """A person's GitHub token (sandbox only: what `paved sandbox token` prints)."""
+    user = state.get_user(login)
+    if user.login == BOT_LOGIN:
+        raise NotFound("the bot has no personal token: use the app's token")
+    return {"login": user.login, "token": identity.token_of(user.login)}
+
+
+class JoinRequest(BaseModel):
+    """`PUT /_fake/orgs/{org}/members/{login}`: who joins (a new GitHub account if needed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description="Display name of a new account")
+    email: str | None = Field(default=None, description="Public e-mail of a new account")
+
+
+@router.put("/orgs/{org}/members/{login}")
+async def join_organization(
+    org: str, login: str, state: State, body: JoinRequest | None = None
+) -> dict[str, str]:
+    """Someone joins the organization."""
+    wanted = body or JoinRequest()
+    user = state.add_organization_member(org, login, name=wanted.name, email=wanted.email)
+    return {"login": user.login}
+
+
+@router.delete("/orgs/{org}/members/{login}")
+async def leave_organization(org: str, login: str, state: State) -> dict[str, bool]:
+    """Someone leaves the organization and its teams (their account stays)."""
+    state.remove_organization_member(org, login)
+    return {"ok": True}
+
+
+class TeamMemberRequest(BaseModel):
+    """`PUT /_fake/orgs/{org}/teams/{team_slug}/members/{login}`: the role in the team."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(default="member", description="member or maintainer")
+
+
+@router.put("/orgs/{org}/teams/{team_slug}/members/{login}")
+async def join_team(
+    org: str, team_slug: str, login: str, state: State, body: TeamMemberRequest | None = None
+) -> dict[str, str]:
+    """Add someone to a team, or change their role (as GitHub's membership call does)."""
+    role = state.set_membership(
+        state.get_team(org, team_slug), login, (body or TeamMemberRequest()).role
+    )
+    return {"login": login, "role": role}
+
+
+@router.delete("/orgs/{org}/teams/{team_slug}/members/{login}")
+async def leave_team(org: str, team_slug: str, login: str, state: State) -> dict[str, bool]:
+    """Take someone out of a team."""
+    state.remove_membership(state.get_team(org, team_slug), login)
+    return {"ok": True}

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from sandbox.fake_github.app import create_app
+from sandbox.fake_github.identity import Identity
 from sandbox.fake_github.state import GitHubState
 
 STARTUP_TIMEOUT_SECONDS = 10.0
@@ -49,6 +50,12 @@ class ServerHandle:
     thread: threading.Thread
 
     @property
+    def identity(self) -> Identity:
+        """The token secret and OAuth app the server uses."""
+        identity: Identity = self.app.state.identity
+        return identity
+
+    @property
     def state(self) -> GitHubState:
         """The world the server serves (tests may read or change it directly)."""
         state: GitHubState = self.app.state.github
@@ -65,14 +72,16 @@ def serve_in_thread(
     state: GitHubState | None = None,
     *,
     host: str = "127.0.0.1",
+    identity: Identity | None = None,
 ) -> ServerHandle:
     """Start the fake on `host:port` in a daemon thread and return once it accepts calls.
 
     `port` is a port, or ports to pick a free one from (tried in random order, so test
     sessions running side by side rarely collide). The socket is bound here: a port in use
     fails at once with `OSError`, and a picked port cannot be taken before uvicorn starts.
+    `identity` sets the token secret and the OAuth app (see `create_app`).
     """
-    app = create_app(state)
+    app = create_app(state, identity=identity)
     sock = _bind(host, [port] if isinstance(port, int) else random.sample(list(port), len(port)))
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn_config(app, host, bound_port))

@@ -4,11 +4,48 @@ from __future__ import annotations
 
 from sandbox.fake_github.errors import NotFound, ValidationFailed, field_error
 from sandbox.fake_github.models import PERMISSIONS, Repository, Team, User, utc_now
-from sandbox.fake_github.world import World
+from sandbox.fake_github.world import BOT_LOGIN, World
 
 
 class TeamRules(World):
-    """Team lists, memberships (member or maintainer) and repository permissions."""
+    """Organization members, team lists, memberships (member or maintainer) and
+    repository permissions."""
+
+    def organization_members(self, organization: str, *, role: str = "all") -> list[User]:
+        """`GET /orgs/{org}/members`: members by login; the bot Paved acts as is the one
+        `admin` (its token has admin rights on the organization), everyone else `member`."""
+        with self.lock:
+            org = self.get_organization(organization)
+            logins = sorted(org.members, key=str.lower)
+            if role != "all":
+                logins = [login for login in logins if (login == BOT_LOGIN) == (role == "admin")]
+            return [self.get_user(login) for login in logins]
+
+    def add_organization_member(
+        self, organization: str, login: str, *, name: str | None, email: str | None
+    ) -> User:
+        """Someone joins the organization; a login GitHub does not know yet signs up first."""
+        with self.lock:
+            org = self.get_organization(organization)
+            user = self.users.get(login.lower())
+            if user is None:
+                user = User(
+                    id=self._next_id(), login=login, name=name, email=email, created_at=utc_now()
+                )
+                self.users[login.lower()] = user
+            org.members.add(user.login)
+            return user
+
+    def remove_organization_member(self, organization: str, login: str) -> None:
+        """Someone leaves the organization, and so every team of it; their GitHub account
+        (and token) stays, as on GitHub."""
+        with self.lock:
+            org = self.get_organization(organization)
+            user = self.get_user(login)
+            org.members.discard(user.login)
+            for team in self.teams.values():
+                if team.organization == org.login:
+                    team.members.pop(user.login, None)
 
     def list_teams(self, organization: str) -> list[Team]:
         """The teams of an organization, by name (GitHub lists them alphabetically)."""

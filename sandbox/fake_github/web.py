@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from sandbox.fake_github.errors import GitHubError
+from sandbox.fake_github.identity import Identity
 from sandbox.fake_github.state import GitHubState
 
 T = TypeVar("T")
@@ -82,3 +83,12 @@ def paginate(request: Request, items: list[T]) -> tuple[list[T], dict[str, str]]
         )
     start = (page - 1) * per_page
     return items[start : start + per_page], headers
+
+
+def fake_identity(request: Request) -> Identity:
+    """Who tokens belong to, and the OAuth app (set by `create_app`)."""
+    identity: Identity = request.app.state.identity
+    return identity
+
+
+IdentityConfig = Annotated[Identity, Depends(fake_identity)]

@@ -14,6 +14,7 @@ CONTRACT_OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", "/user"): "users/get-authenticated",
     ("GET", "/users/{username}"): "users/get-by-username",
     ("GET", "/orgs/{org}"): "orgs/get",
+    ("GET", "/orgs/{org}/members"): "orgs/list-members",
     # repositories
     ("POST", "/orgs/{org}/repos"): "repos/create-in-org",
     ("GET", "/orgs/{org}/repos"): "repos/list-for-org",

@@ -15,7 +15,7 @@ from github import Auth, Github, GithubException
 from github.EnvironmentDeploymentBranchPolicy import EnvironmentDeploymentBranchPolicyParams
 from github.EnvironmentProtectionRuleReviewer import ReviewerParams
 
-from sandbox.fake_github import FakeGitHubControl
+from sandbox.fake_github import APP_TOKEN, FakeGitHubControl
 
 Scenario = Callable[[Github], None]
 """A scenario gets a PyGithub client authenticated with a token, like Paved's."""
@@ -35,13 +35,31 @@ def refused_with(status: int) -> Iterator[None]:
         raise AssertionError(f"expected GitHub to refuse with {status}")
 
 
+def _client(gh: Github, token: str | None) -> Github:
+    return Github(
+        base_url=gh.requester.base_url,
+        auth=Auth.Token(token) if token is not None else None,
+        retry=None,
+        seconds_between_requests=None,
+    )
+
+
 def accounts(gh: Github) -> None:
-    """Who am I, who is that, which organization; and no answer without a token."""
+    """Who am I (the bot, a person by their token), who is that, which organization; and
+    no answer without a token or with a token nobody holds."""
     assert gh.get_user().login == "paved-bot"
-    anonymous = Github(base_url=gh.requester.base_url, retry=None, seconds_between_requests=None)
+    anonymous = _client(gh, None)
     with refused_with(401):
         anonymous.get_user().login  # noqa: B018
     anonymous.close()
+    carol = _client(gh, FakeGitHubControl(gh.requester.base_url).token("carol"))
+    me = carol.get_user()
+    assert (me.login, me.name, me.email) == ("carol", "Carol Chen", "carol@acme.example")
+    carol.close()
+    stranger = _client(gh, "gho_" + "0" * 36)
+    with refused_with(401):
+        stranger.get_user().login  # noqa: B018
+    stranger.close()
     assert gh.get_user("alice").name == "Alice Archer"
     assert gh.get_user(ORG).type == "Organization"
     assert gh.get_organization(ORG).name == "Acme Corp"
@@ -177,10 +195,14 @@ def teams(gh: Github) -> None:
     """Team lookups, memberships and repository permissions, as the access flows use them."""
     org = gh.get_organization(ORG)
     assert [team.slug for team in org.get_teams()] == ["payments", "platform"]
+    members = [member.login for member in org.get_members()]
+    assert members == ["alice", "bob", "carol", "dave", "erin", "paved-bot"], members
+    assert [member.login for member in org.get_members(role="admin")] == ["paved-bot"]
     team = org.get_team_by_slug("payments")
     assert team.members_count == 2
     assert sorted(member.login for member in team.get_members()) == ["carol", "dave"]
     assert [member.login for member in team.get_members(role="maintainer")] == ["carol"]
+    assert [member.login for member in team.get_members(role="member")] == ["dave"]
     erin = gh.get_user("erin")
     team.add_membership(erin, "maintainer")
     assert team.get_team_membership("erin").role == "maintainer"
@@ -282,7 +304,7 @@ def pygithub_client(base_url: str, *, per_page: int = 30) -> Github:
     """PyGithub as Paved uses it, minus retries and pacing (the fake needs neither)."""
     return Github(
         base_url=base_url,
-        auth=Auth.Token("paved-contract-tests"),
+        auth=Auth.Token(APP_TOKEN),
         retry=None,
         per_page=per_page,
         seconds_between_requests=None,

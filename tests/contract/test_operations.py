@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from sandbox.fake_github import ServerHandle
 from sandbox.fake_github.journal import SEAM_PREFIX
+from sandbox.fake_github.oauth import OAUTH_PREFIX
 from tests.contract.operations import CONTRACT_OPERATIONS, operation_id
 from tests.contract.validation import UNDOCUMENTED_ERRORS, Call, GitHubDescription
 
@@ -23,6 +24,8 @@ def served_operations(server: ServerHandle) -> set[tuple[str, str]]:
         for route in server.app.routes
         if isinstance(route, APIRoute) and not route.path.startswith(SEAM_PREFIX)
         if route.path != "/graphql"  # not REST: test_graphql_contract.py checks it
+        # github.com's OAuth web flow, not the REST API: tests/sandbox/test_fake_github_oauth.py
+        if not route.path.startswith(OAUTH_PREFIX)
         for method in route.methods or ()
         if method != "HEAD"
     }
