@@ -4,6 +4,7 @@ The run: validate (policy, team, people) -> write ahead (service and repository 
 `provisioning`) -> GitHub (repository from template, topics, CODEOWNERS, branch protection,
 team permission) -> ownership (resource and service `active`) -> a markdown artifact.
 Re-running a request that completed changes nothing; one that failed half-way resumes.
+A re-run naming another owner is refused: ownership moves only by service:transfer.
 """
 
 from __future__ import annotations
@@ -110,6 +111,14 @@ def _validate(request: RepoCreateRequest, github: GitHubOrganization) -> None:
             raise Conflict(
                 f"service {request.name!r} already belongs to team {service.team.slug!r}; "
                 "ask for service:transfer instead"
+            )
+        if service is not None and service.owner.handle != request.owner.strip().lower():
+            # A re-run must not hand the service to whoever it names: ownership moves
+            # only through service:transfer, with the change approver's approval.
+            raise Conflict(
+                f"service {request.name!r} is owned by {service.owner.handle!r}; "
+                f"github:repo:create does not move ownership to {request.owner!r}: ask for "
+                "service:transfer, which its change approver approves"
             )
         known = queries.get_resource(
             session, provider=Provider.GITHUB, kind=RESOURCE_KIND, name=full_name

@@ -118,8 +118,17 @@ class ServiceCreateResult(BaseModel):
     dry_run: bool = Field(description="True when nothing was touched.")
 
 
+_ROLES = ("change_approver", "oncall", "cost_watcher")
+
+
 def _people(request: ServiceCreateRequest) -> dict[str, str]:
-    """Check everyone named exists and is active; fill the defaults from the team."""
+    """Check everyone named and fill the defaults; before any side effect.
+
+    The change approver must be an active member of the owning team; on-call and cost
+    watcher active people. On an existing service an empty field keeps what the registry
+    holds, and naming someone else (or another owner) is refused: people change only
+    through service:transfer, which the current change approver approves.
+    """
     with registry_session() as session:
         team = queries.require_team(session, slug=request.team)
         queries.require_active_member(
@@ -128,24 +137,75 @@ def _people(request: ServiceCreateRequest) -> dict[str, str]:
         queries.require_active_member(
             session, team=request.team, handle=request.requester, role="requester"
         )
-        lead = team.lead.handle if team.lead is not None else request.owner
-        people = {
-            "change_approver": request.change_approver or lead,
-            "oncall": request.oncall or request.owner,
-            "cost_watcher": request.cost_watcher or lead,
-        }
-        for role, handle in people.items():
-            queries.require_active_person(session, handle=handle, role=role.replace("_", " "))
-        for other in request.depends_on:
-            service = queries.get_service(session, name=other)
-            if service is None or service.status == ServiceStatus.RETIRED:
-                raise NotFound(f"depends_on names {other!r}, which is not a live service")
         existing = queries.get_service(session, name=request.name)
         if existing is not None and existing.team.slug != request.team:
             raise Conflict(
                 f"service {request.name!r} already belongs to team {existing.team.slug!r}"
             )
+        # The same defaults as the registry's: the lead (the owner without an active
+        # lead) approves and watches cost, the owner is paged.
+        lead = team.lead.handle if team.lead is not None and team.lead.active else request.owner
+        current = {"change_approver": lead, "oncall": request.owner, "cost_watcher": lead}
+        if existing is not None:
+            held = {
+                "change_approver": existing.change_approver,
+                "oncall": existing.oncall,
+                "cost_watcher": existing.cost_watcher,
+            }
+            current |= {role: p.handle for role, p in held.items() if p is not None}
+        asked = {
+            "change_approver": request.change_approver,
+            "oncall": request.oncall,
+            "cost_watcher": request.cost_watcher,
+        }
+        people = {role: (asked[role] or "").strip().lower() or current[role] for role in _ROLES}
+        if existing is not None:
+            _refuse_changed_people(request, existing.owner.handle, current, people)
+        queries.require_active_member(
+            session, team=request.team, handle=people["change_approver"], role="change approver"
+        )
+        for role in ("oncall", "cost_watcher"):
+            queries.require_active_person(session, handle=people[role], role=role.replace("_", " "))
+        for other in request.depends_on:
+            service = queries.get_service(session, name=other)
+            if service is None or service.status == ServiceStatus.RETIRED:
+                raise NotFound(f"depends_on names {other!r}, which is not a live service")
         return people
+
+
+def _refuse_changed_people(
+    request: ServiceCreateRequest, owner: str, current: dict[str, str], people: dict[str, str]
+) -> None:
+    changes = [
+        f"{role.replace('_', ' ')} {current[role]} -> {people[role]}"
+        for role in _ROLES
+        if people[role] != current[role]
+    ]
+    if request.owner.strip().lower() != owner:
+        changes.insert(0, f"owner {owner} -> {request.owner}")
+    if changes:
+        raise Conflict(
+            f"service {request.name!r} exists; this request would change "
+            + ", ".join(changes)
+            + ". service:create does not move people: ask for service:transfer, which "
+            "its change approver approves (or leave these fields empty to keep them)"
+        )
+
+
+@task(name="registry: write people ahead", cache_policy=NO_CACHE)
+def write_people_ahead(request: ServiceCreateRequest, *, people: dict[str, str]) -> None:
+    """A new service is recorded with the people the request names before any step runs,
+    so a re-run of the same request after a failure finds them and converges (the steps
+    keep the people the registry holds)."""
+    with registry_session() as session:
+        queries.get_or_create_service(
+            session,
+            name=request.name,
+            team=request.team,
+            owner=request.owner,
+            description=request.description,
+            **people,
+        )
 
 
 @task(name="registry: snapshot resources", cache_policy=NO_CACHE)
@@ -199,6 +259,7 @@ def service_create(request: ServiceCreateRequest) -> ServiceCreateResult:
             )
         try:
             before = existing_resources(service=request.name)
+            write_people_ahead(request, people=people)
             try:
                 repository = _build(request)
             except Exception as exc:

@@ -143,7 +143,9 @@ def test_drift_is_found_once_told_once_and_restored_after_approval(
     thread, out = in_thread(
         lambda: audit_drift(
             request={
-                "requester": "carol",
+                # The scheduled audit asks: carol, change approver and lead, may approve
+                # (an approval never goes to its own requester).
+                "requester": "paved-audit",
                 "remediate": True,
                 "services": ["orders"],
                 "approval_timeout_seconds": 60,

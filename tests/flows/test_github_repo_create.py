@@ -102,6 +102,25 @@ def test_rerun_succeeds_and_writes_nothing(
         assert len(queries.find_resources(session, service="hello")) == 1
 
 
+def test_rerun_with_another_owner_is_refused_and_moves_nothing(
+    fake_github: FakeGitHubControl, registry_url: str
+) -> None:
+    assert run(HELLO).is_completed()
+    fake_github.clear_requests()
+
+    state = run({**HELLO, "owner": "bob"})
+
+    assert state.type == StateType.FAILED
+    with pytest.raises(Exception, match="does not move ownership to 'bob'") as failure:
+        state.result()
+    assert type(failure.value).__name__ == "Conflict"
+    assert "service:transfer" in str(failure.value)
+    assert fake_github.requests(writes_only=True) == []
+    with registry(registry_url) as session:
+        owner = queries.ownership_of(session, thing="hello")
+        assert owner is not None and owner.owner == "alice"
+
+
 def test_dry_run_touches_nothing(fake_github: FakeGitHubControl, registry_url: str) -> None:
     state = run({**HELLO, "dry_run": True})
 
