@@ -3,11 +3,17 @@
 ProviderError                 a provider call failed; carries provider, operation, resource
 ├── TransientProviderError    worth retrying: throttling, 5xx, timeouts, dropped connections
 └── PermanentProviderError    retrying cannot help: forbidden, invalid, conflicting
+    └── ResourceConflict      the resource exists and is not this service's: never adopted
 """
 
 from __future__ import annotations
 
-__all__ = ["PermanentProviderError", "ProviderError", "TransientProviderError"]
+__all__ = [
+    "PermanentProviderError",
+    "ProviderError",
+    "ResourceConflict",
+    "TransientProviderError",
+]
 
 
 class ProviderError(Exception):
@@ -41,3 +47,8 @@ class TransientProviderError(ProviderError):
 
 class PermanentProviderError(ProviderError):
     """A failure that will not pass by retrying: the run fails at once."""
+
+
+class ResourceConflict(PermanentProviderError):
+    """A get-or-create found the resource, but it is not the requesting service's (not
+    tagged for it, or unknown to the registry): Paved never adopts, retags or changes it."""

@@ -19,20 +19,30 @@ from botocore.exceptions import (
 )
 from pydantic import BaseModel, Field
 
-from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
+from tasks.errors import (
+    PermanentProviderError,
+    ProviderError,
+    ResourceConflict,
+    TransientProviderError,
+)
 from tasks.logs import task_logger
 
 __all__ = [
     "NOT_FOUND_CODES",
+    "SERVICE_TAG",
     "TRANSIENT_CODES",
     "AwsResourceInfo",
     "aws_errors",
     "error_code",
+    "refuse_unless_ours",
     "tag_list",
     "task_logger",
 ]
 
 PROVIDER = "aws"
+# registry.policy.TAG_SERVICE (tasks may not import the registry; a test keeps them equal):
+# the tag that makes a resource one service's.
+SERVICE_TAG = "paved:service"
 
 # Error codes AWS returns while throttling or briefly failing; retrying helps.
 TRANSIENT_CODES = frozenset(
@@ -126,3 +136,27 @@ def aws_errors(operation: str, resource: str) -> Iterator[None]:
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     """Tags as most AWS APIs want them: [{"Key": ..., "Value": ...}], sorted by key."""
     return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def refuse_unless_ours(
+    *, kind: str, name: str, current: Mapping[str, str], tags: Mapping[str, str]
+) -> None:
+    """Raise ResourceConflict unless the existing resource carries the `paved:service`
+    tag of `tags`: a resource made by hand, or by another service, is never adopted.
+
+    Called by every get-or-create before it changes anything on a resource it found.
+    """
+    wanted = tags.get(SERVICE_TAG)
+    if wanted is not None and current.get(SERVICE_TAG) == wanted:
+        return
+    shown = ", ".join(f"{key}={value}" for key, value in sorted(current.items())) or "no tags"
+    raise ResourceConflict(
+        provider=PROVIDER,
+        operation=f"ensure {kind}",
+        resource=name,
+        cause=(
+            f"{kind} {name} exists and is not tagged {SERVICE_TAG}={wanted}; its tags: "
+            f"{shown}. Paved never adopts a resource it did not make for this service and "
+            "changed nothing: pick another name, or delete or rename the existing one"
+        ),
+    )

@@ -21,6 +21,7 @@ from tasks.aws import (
     AwsResourceInfo,
     aws_errors,
     error_code,
+    refuse_unless_ours,
     tag_list,
     task_logger,
 )
@@ -105,10 +106,15 @@ def _missing_tags(current: Mapping[str, str], wanted: Mapping[str, str]) -> dict
     return {key: value for key, value in wanted.items() if current.get(key) != value}
 
 
+def _ecs_tags_of(ecs: Any, arn: str) -> dict[str, str]:
+    return {
+        t["key"]: t["value"] for t in ecs.list_tags_for_resource(resourceArn=arn).get("tags", [])
+    }
+
+
 def _ecs_tag_missing(ecs: Any, arn: str, tags: Mapping[str, str]) -> bool:
     """Add the tags `arn` lacks; True when it added any."""
-    current = ecs.list_tags_for_resource(resourceArn=arn).get("tags", [])
-    missing = _missing_tags({t["key"]: t["value"] for t in current}, tags)
+    missing = _missing_tags(_ecs_tags_of(ecs, arn), tags)
     if missing:
         ecs.tag_resource(resourceArn=arn, tags=_ecs_tags(missing))
     return bool(missing)
@@ -128,6 +134,13 @@ def ensure_ecr_repository(
         try:
             repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
             created = False
+            found = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
+            refuse_unless_ours(
+                kind="ECR repository",
+                name=name,
+                current={t["Key"]: t["Value"] for t in found},
+                tags=tags,
+            )
         except ClientError as exc:
             if error_code(exc) not in NOT_FOUND_CODES:
                 raise
@@ -219,6 +232,9 @@ def ensure_log_group(
         logs = account.get_client("logs")
         group = _find_log_group(logs, name)
         created = group is None
+        if group is not None:
+            found = logs.list_tags_for_resource(resourceArn=_log_group_arn(group)).get("tags", {})
+            refuse_unless_ours(kind="log group", name=name, current=found, tags=tags)
         if group is None:
             logs.create_log_group(logGroupName=name, tags=dict(tags))
             changes.append(f"created log group {name}")
@@ -359,6 +375,14 @@ def ensure_task_definition(
     with aws_errors("ensure task definition", family):
         ecs = account.get_client("ecs")
         latest = _latest_active(ecs, family)
+        if latest is not None:
+            # A family holding another's revisions is theirs: no revision is added to it.
+            refuse_unless_ours(
+                kind="task definition family",
+                name=family,
+                current={t["key"]: t["value"] for t in latest.get("tags", [])},
+                tags=tags,
+            )
         if latest is not None and _matches(latest["taskDefinition"], declared):
             definition = latest["taskDefinition"]
             created = False
@@ -459,6 +483,13 @@ def ensure_service(
         ecs = account.get_client("ecs")
         service = _active_service(ecs, cluster, name)
         created = service is None
+        if service is not None:
+            refuse_unless_ours(
+                kind="ECS service",
+                name=name,
+                current=_ecs_tags_of(ecs, str(service["serviceArn"])),
+                tags=tags,
+            )
         if service is None:
             service = ecs.create_service(
                 cluster=cluster,

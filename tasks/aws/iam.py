@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from prefect import task
 from pydantic import BaseModel, Field
 
-from tasks.aws import NOT_FOUND_CODES, aws_errors, error_code, tag_list
+from tasks.aws import NOT_FOUND_CODES, aws_errors, error_code, refuse_unless_ours, tag_list
 from tasks.aws.policy_documents import GITHUB_OIDC_AUDIENCE, validate_policy_document
 from tasks.logs import task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
@@ -140,6 +140,14 @@ def ensure_deploy_role(
     with aws_errors("ensure deploy role", name):
         iam = account.get_client("iam")
         role = _get_role(iam, name)
+        if role is not None:
+            found = iam.list_role_tags(RoleName=name).get("Tags", [])
+            refuse_unless_ours(
+                kind="IAM role",
+                name=name,
+                current={tag["Key"]: tag["Value"] for tag in found},
+                tags=tags,
+            )
         if role is None:
             role = iam.create_role(
                 RoleName=name,

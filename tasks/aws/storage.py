@@ -23,6 +23,7 @@ from tasks.aws import (
     AwsResourceInfo,
     aws_errors,
     error_code,
+    refuse_unless_ours,
     tag_list,
     task_logger,
 )
@@ -172,6 +173,11 @@ def converge_bucket_settings(
     return changes
 
 
+def _bucket_tags(s3: Any, name: str) -> dict[str, str]:
+    tagging = _get_or_none(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=name)
+    return {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
+
+
 @task(name="aws: ensure bucket", **PROVIDER_TASK_OPTIONS)
 def ensure_bucket(
     account: AwsAccount,
@@ -186,6 +192,10 @@ def ensure_bucket(
     with aws_errors("ensure bucket", name):
         s3 = account.get_client("s3")
         created = not _bucket_exists(s3, name)
+        if not created:
+            refuse_unless_ours(
+                kind="S3 bucket", name=name, current=_bucket_tags(s3, name), tags=tags
+            )
         if created:
             region = s3.meta.region_name
             location = {} if region == "us-east-1" else {"LocationConstraint": region}
@@ -199,8 +209,7 @@ def ensure_bucket(
             s3, name, block_public=True, encryption=encryption, versioning=versioning
         )
 
-        tagging = _get_or_none(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=name)
-        current_tags = {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
+        current_tags = _bucket_tags(s3, name)
         if _missing_tags(current_tags, tags):
             s3.put_bucket_tagging(
                 Bucket=name, Tagging={"TagSet": tag_list({**current_tags, **tags})}
@@ -267,6 +276,9 @@ def _converge_queue(
     changes: list[str] = []
     url = _queue_url(sqs, name)
     created = url is None
+    if url is not None:
+        found = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+        refuse_unless_ours(kind="SQS queue", name=name, current=found, tags=tags)
     if url is None:
         url = str(
             sqs.create_queue(QueueName=name, Attributes=attributes, tags=dict(tags))["QueueUrl"]
@@ -396,6 +408,14 @@ def ensure_table(
         dynamodb = account.get_client("dynamodb")
         table = _describe_table(dynamodb, name)
         created = table is None
+        if table is not None:
+            found = dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])
+            refuse_unless_ours(
+                kind="DynamoDB table",
+                name=name,
+                current={t["Key"]: t["Value"] for t in found},
+                tags=tags,
+            )
         if table is None:
             table = dynamodb.create_table(
                 TableName=name,

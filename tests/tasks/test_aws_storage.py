@@ -27,7 +27,16 @@ def test_bucket_converges_and_keeps_foreign_tags(account: AwsAccount) -> None:
     s3 = account.get_client("s3")
     s3.put_bucket_versioning(Bucket="b-data", VersioningConfiguration={"Status": "Suspended"})
     s3.delete_public_access_block(Bucket="b-data")
-    s3.put_bucket_tagging(Bucket="b-data", Tagging={"TagSet": [{"Key": "extra", "Value": "kept"}]})
+    # Someone adds a tag and drops the team's: the service tag stays, so it is still ours.
+    s3.put_bucket_tagging(
+        Bucket="b-data",
+        Tagging={
+            "TagSet": [
+                {"Key": "extra", "Value": "kept"},
+                {"Key": "paved:service", "Value": "orders"},
+            ]
+        },
+    )
 
     second = ensure_bucket.fn(account, name="b-data", tags=TAGS)
 
