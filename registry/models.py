@@ -235,6 +235,9 @@ class Team(TimestampedModel):
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    # True when the lead was named in Paved on purpose; otherwise the people sync makes
+    # the team's GitHub maintainer its lead.
+    lead_explicit: Mapped[bool] = mapped_column(default=False)
     cost_center: Mapped[str] = mapped_column(String(64))
 
     # What the team may spend per week (USD) before its cost watchers hear of it.
