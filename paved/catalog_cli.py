@@ -2,7 +2,9 @@
 
 `paved run ACTION --param key=value ...` validates the parameters against the action's
 request model here, before anything is created, then creates the flow run through the
-action's deployment (so it runs on a worker, journaled like a run from the UI).
+action's deployment (so it runs on a worker, journaled like a run from the UI). It talks
+to Prefect through the gateway, signed in with the token `paved login` stored: the
+requester is whoever that token belongs to.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from paved.credentials import NotSignedIn, gateway_identity, token_for
 from paved.settings import Settings
 
 __all__ = ["actions", "parse_params", "run"]
@@ -76,10 +79,11 @@ def actions(
     Console().print(table)
 
 
-def _validated(action_id: str, pairs: list[str]) -> tuple[str, dict[str, Any]]:
+def _validated(action_id: str, pairs: list[str], *, requester: str) -> tuple[str, dict[str, Any]]:
     """The deployment to run and its parameters, validated; exits 2 on a bad request.
 
-    Self-serve actions take one `request` checked against their model; housekeeping
+    Self-serve actions take one `request` checked against their model (the requester, if
+    not named, is the signed-in person; the gateway refuses anyone else); housekeeping
     deployments take their flow's own parameters, checked against its signature.
     """
     from flows.catalog import HOUSEKEEPING, action
@@ -97,8 +101,10 @@ def _validated(action_id: str, pairs: list[str]) -> tuple[str, dict[str, Any]]:
         known = ", ".join(sorted(HOUSEKEEPING))
         _stderr.print(Text(f"✗ {exc.args[0]}; housekeeping: {known}", style="red"))
         raise typer.Exit(2) from exc
+    params = parse_params(pairs)
+    params.setdefault("requester", requester)
     try:
-        request = found.request_model.model_validate(parse_params(pairs))
+        request = found.request_model.model_validate(params)
     except ValidationError as exc:
         _stderr.print(Text(f"✗ invalid request for {action_id}:", style="red"))
         for error in exc.errors():
@@ -106,6 +112,34 @@ def _validated(action_id: str, pairs: list[str]) -> tuple[str, dict[str, Any]]:
             _stderr.print(Text(f"  {where}: {error['msg']}"), soft_wrap=True)
         raise typer.Exit(2) from exc
     return found.deployment, {"request": request.model_dump(mode="json")}
+
+
+def use_gateway(settings: Settings, token: str) -> None:
+    """Point this process's Prefect client at the gateway, signed in with `token`.
+
+    Prefect reads its settings from the environment when first imported: call this before
+    importing anything that imports Prefect. The stack's auth string is never used here.
+    """
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.pop("PREFECT_API_AUTH_STRING", None)
+    os.environ.update(
+        {
+            "PREFECT_HOME": str(settings.prefect_home),
+            "PREFECT_API_URL": settings.gateway_api_url,
+            # Prefect's client sends its API key as `Authorization: Bearer <key>`.
+            "PREFECT_API_KEY": token,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+        }
+    )
+
+
+def _detail(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    try:
+        return str(response.json()["detail"]) if response is not None else str(exc)
+    except (ValueError, KeyError, TypeError):
+        return str(exc)
 
 
 def run(
@@ -125,16 +159,25 @@ def run(
     """Validate a request and run ACTION through its deployment; with --wait, exit 0 only
     when the run Completed."""
     settings = Settings()
-    # The flows import Prefect, which reads its settings (and makes its home) on import.
-    settings.prefect_home.mkdir(parents=True, exist_ok=True)
-    os.environ.update(settings.prefect_env())
-    deployment, parameters = _validated(action_id, param or [])
+    try:
+        token = token_for(settings)
+        identity = gateway_identity(settings, token)
+    except NotSignedIn as exc:
+        _stderr.print(Text(f"✗ {exc}", style="red"), soft_wrap=True)
+        raise typer.Exit(1) from exc
+    use_gateway(settings, token)
+    deployment, parameters = _validated(action_id, param or [], requester=str(identity["handle"]))
 
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
+    from prefect.exceptions import PrefectHTTPStatusError
 
-    flow_run = run_deployment(deployment, parameters=parameters, timeout=0)
-    url = f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}"  # type: ignore[union-attr]
+    try:
+        flow_run = run_deployment(deployment, parameters=parameters, timeout=0)
+    except PrefectHTTPStatusError as exc:
+        _stderr.print(Text(f"✗ {action_id} refused: {_detail(exc)}", style="red"), soft_wrap=True)
+        raise typer.Exit(1) from exc
+    url = f"{settings.gateway_url}/runs/flow-run/{flow_run.id}"  # type: ignore[union-attr]
     state_type, state_name = "SCHEDULED", "Scheduled"
     run_name = flow_run.name  # type: ignore[union-attr]
     if wait:

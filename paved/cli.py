@@ -20,8 +20,9 @@ from rich.text import Text
 from paved.answers_cli import dependents, deps, orphans, people_deactivate, resources, services
 from paved.audit_cli import budget_set, findings
 from paved.catalog_cli import actions, run
+from paved.credentials import login, logout
 from paved.export_cli import export_backstage
-from paved.journal_cli import journal_log, journal_report
+from paved.journal_cli import journal_list, journal_log, journal_report
 from paved.settings import Settings
 from paved.stack import (
     COMPONENTS,
@@ -42,6 +43,8 @@ app = typer.Typer(
 
 _stderr = Console(stderr=True)
 
+app.command("login")(login)
+app.command("logout")(logout)
 app.command("actions")(actions)
 app.command("run")(run)
 
@@ -58,6 +61,7 @@ journal_app = typer.Typer(
     help="The journal: what Paved did, and what is still done by hand.", no_args_is_help=True
 )
 journal_app.command("report")(journal_report)
+journal_app.command("list")(journal_list)
 journal_app.command("log")(journal_log)
 app.add_typer(journal_app, name="journal")
 

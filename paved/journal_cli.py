@@ -1,4 +1,7 @@
-"""`paved journal report` and `paved journal log`: the journal from the terminal.
+"""`paved journal report`, `list` and `log`: the journal from the terminal.
+
+`list` shows runs newest first: who asked for what (the requester the gateway
+authenticated), when, how it ended, who approved it and who was refused.
 
 `report` prints what `journal:report` publishes in the Prefect UI (the same
 `registry.reports.build_report`, and with `--chart` the same PNG chart); `log` journals a
@@ -7,6 +10,7 @@ task done by hand, as the `ops:manual-task:record` action does, straight into th
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from paved.settings import Settings
 
-__all__ = ["journal_log", "journal_report", "parse_since"]
+__all__ = ["journal_list", "journal_log", "journal_report", "parse_since"]
 
 _stdout = Console()
 _stderr = Console(stderr=True)
@@ -171,3 +175,57 @@ def journal_log(
     _stdout.print(
         f"✓ journaled {minutes} min of {category} for {team} (journal row {result.journal_id})"
     )
+
+
+def journal_list(
+    service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
+    requester: Annotated[
+        str | None, typer.Option("--requester", help="Only runs this person asked for.")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help="Only this action, e.g. service:create.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="How far back: 30d, 12h, 2w.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """Who asked for what, when, how it ended and who approved it; newest first."""
+    from dataclasses import asdict
+
+    from registry.journal import run_summaries
+
+    start = datetime.now(UTC) - parse_since(since) if since else None
+    with _registry() as session:
+        runs = run_summaries(
+            session,
+            service=service,
+            requester=requester,
+            action=action,
+            since=start,
+            limit=limit,
+        )
+    if as_json:
+        typer.echo(json.dumps([asdict(run) for run in runs], default=str, indent=2))
+        return
+    table = Table(title="Journal", title_justify="left")
+    for column in ("started (UTC)", "action", "service", "requester", "state", "approved by"):
+        table.add_column(column)
+    table.add_column("s", justify="right")
+    table.add_column("note", overflow="fold")
+    for run in runs:
+        note = run.error or ""
+        if run.refused:
+            note = f"refused: {', '.join(run.refused)}" + (f"; {note}" if note else "")
+        table.add_row(
+            f"{run.started_at:%Y-%m-%d %H:%M}",
+            run.action,
+            run.service,
+            run.requester,
+            run.state,
+            run.approved_by or "",
+            _seconds(run.duration_seconds),
+            Text(note.splitlines()[0][:160] if note else ""),
+        )
+    _stdout.print(table)

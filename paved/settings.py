@@ -7,11 +7,13 @@ moto, broker and registry as the `paved` command that started the stack.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from paved.stack_secrets import StackSecrets, load_stack_secrets
 from sandbox.launch import DEFAULT_SEED_FILE
 
 __all__ = ["Settings"]
@@ -31,7 +33,18 @@ class Settings(BaseSettings):
         default="127.0.0.1",
         description="Loopback address every component binds to and is reached at.",
     )
-    prefect_port: int = Field(default=4200, ge=1, le=65535, description="Prefect API and UI.")
+    gateway_port: int = Field(
+        default=4200,
+        ge=1,
+        le=65535,
+        description="The gateway: the one address people reach (Prefect's UI and API, signed in).",
+    )
+    prefect_port: int = Field(
+        default=4201,
+        ge=1,
+        le=65535,
+        description="Prefect's own API and UI, behind the gateway; it requires the auth string.",
+    )
     github_port: int = Field(default=4280, ge=1, le=65535, description="Fake GitHub REST API.")
     aws_port: int = Field(default=4566, ge=1, le=65535, description="moto server (all AWS APIs).")
     kafka_port: int = Field(default=9092, ge=1, le=65535, description="Tansu Kafka broker.")
@@ -49,6 +62,12 @@ class Settings(BaseSettings):
             "Flow runs the local worker runs at once; the rest wait in the queue. The local "
             "Prefect server's SQLite answers 503 when too many runs write at once."
         ),
+    )
+    admin_team: str = Field(
+        default="platform",
+        min_length=1,
+        description="Slug of the team whose active members administer Paved: they alone edit "
+        "blocks, deployments, work pools, variables, automations and concurrency limits.",
     )
     registry_url: str = Field(
         default="",
@@ -74,6 +93,21 @@ class Settings(BaseSettings):
         if not self.registry_url:
             self.registry_url = f"sqlite:///{self.home / 'registry.db'}"
         return self
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway: the Prefect UI, signed in with GitHub."""
+        return f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def gateway_api_url(self) -> str:
+        """The Prefect API as people reach it: through the gateway."""
+        return f"{self.gateway_url}/api"
+
+    @property
+    def secrets_file(self) -> Path:
+        """The stack's own secrets (Prefect's auth string, the session key...), mode 0600."""
+        return self.home / "secrets.json"
 
     @property
     def prefect_api_url(self) -> str:
@@ -121,18 +155,35 @@ class Settings(BaseSettings):
         """These settings as `PAVED_*` variables: a child process reads back the same."""
         return {f"PAVED_{name.upper()}": str(value) for name, value in self.model_dump().items()}
 
-    def prefect_env(self) -> dict[str, str]:
-        """Variables to set, over the inherited environment, for every Prefect process and
-        CLI call of this stack (server, worker, deploys, flow runs).
+    def stack_secrets(self) -> StackSecrets:
+        """This stack's secrets (made on first use, kept under `home`)."""
+        return load_stack_secrets(self.secrets_file)
+
+    def prefect_auth_headers(self) -> dict[str, str]:
+        """Headers with which the stack's own HTTP calls reach Prefect's server directly."""
+        auth_string = self.stack_secrets().prefect_auth_string.get_secret_value()
+        return {"Authorization": "Basic " + base64.b64encode(auth_string.encode()).decode()}
+
+    def prefect_env(self, secrets: StackSecrets | None = None) -> dict[str, str]:
+        """Variables to set, over the inherited environment, for every Prefect process of
+        this stack (server, worker, deploys, flow runs): they hold Prefect's auth string.
+        People never get these: they reach Prefect through the gateway.
 
         Only the variables Paved sets: merge them as `{**os.environ, **prefect_env()}`.
         """
+        secrets = secrets if secrets is not None else self.stack_secrets()
+        auth_string = secrets.prefect_auth_string.get_secret_value()
         return {
             "PREFECT_HOME": str(self.prefect_home),
             "PREFECT_API_URL": self.prefect_api_url,
-            "PREFECT_UI_API_URL": self.prefect_api_url,
-            # Failure notices link to the run in the UI.
-            "PREFECT_UI_URL": self.prefect_ui_url,
+            # The server answers 401 to anything without it (but /health and /ready)...
+            "PREFECT_SERVER_API_AUTH_STRING": auth_string,
+            # ...and the stack's own clients (worker, flow runs, deploys) send it.
+            "PREFECT_API_AUTH_STRING": auth_string,
+            # The UI is served through the gateway, and calls the API there.
+            "PREFECT_UI_API_URL": self.gateway_api_url,
+            # Failure notices and approval requests link to the run in the UI, at the gateway.
+            "PREFECT_UI_URL": self.gateway_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": (

@@ -6,6 +6,9 @@
     kafka      Tansu broker, in memory                      TCP connect
     notify     webhook sink (sandbox.webhook_sink)          GET /_sink/health -> 200
     prefect    prefect server start, SQLite in <home>      GET /api/health -> 200
+               (it answers 401 to anything without the stack's auth string)
+    gateway    python -m paved.gateway: sign-in with        GET /_paved/health -> 200
+               GitHub in front of Prefect's UI and API
     worker     prefect worker, process pool                 online in Prefect, heartbeat
                                                             from this very process
     registry   not a process: the registry database         schema at Alembic head
@@ -16,6 +19,7 @@ component is left alone, a stale, broken or outdated one is replaced.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +38,7 @@ from paved.processes import (
     read_pid_file,
 )
 from paved.settings import Settings
+from paved.stack_secrets import StackSecrets
 from sandbox import launch
 from sandbox.launch import LaunchSpec, Probe, http_probe
 
@@ -52,10 +57,12 @@ __all__ = [
 ]
 
 WORKER_NAME = "paved-local-worker"
-COMPONENTS = ("github", "aws", "kafka", "notify", "prefect", "worker", "registry")
+OAUTH_CLIENT_ID = "paved-gateway"
+"""The gateway's OAuth app at the sandbox's fake GitHub."""
+COMPONENTS = ("github", "aws", "kafka", "notify", "prefect", "gateway", "worker", "registry")
 """Every component, in start order."""
-_STOP_ORDER = ("worker", "prefect", "notify", "kafka", "aws", "github")
-_STATUS_ORDER = ("prefect", "worker", "github", "aws", "kafka", "notify", "registry")
+_STOP_ORDER = ("worker", "gateway", "prefect", "notify", "kafka", "aws", "github")
+_STATUS_ORDER = ("gateway", "prefect", "worker", "github", "aws", "kafka", "notify", "registry")
 
 Progress = Callable[[str, str], None]
 """Told (component, message) while the stack starts: "starting" before each component,
@@ -69,6 +76,7 @@ class ComponentStatus(BaseModel):
     healthy: bool
     url: str | None = Field(default=None, description="Where clients reach it.")
     ui_url: str | None = Field(default=None, description="Its web UI, if it has one.")
+    api_url: str | None = Field(default=None, description="Its API, if it serves one apart.")
     pid: int | None = Field(default=None, description="Its process, if it runs one.")
     detail: str | None = Field(default=None, description="Why it is not healthy.")
 
@@ -84,7 +92,7 @@ class StackStatus(BaseModel):
         return all(component.healthy for component in self.components.values())
 
 
-def _prefect_spec(settings: Settings) -> LaunchSpec:
+def _prefect_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
     return LaunchSpec(
         name="prefect",
         argv=(
@@ -99,14 +107,42 @@ def _prefect_spec(settings: Settings) -> LaunchSpec:
         health=lambda: http_probe(f"{settings.prefect_api_url}/health"),
         port=settings.prefect_port,
         host=settings.host,
-        env={**settings.prefect_env(), "PYTHONUNBUFFERED": "1"},
+        env={**settings.prefect_env(secrets), "PYTHONUNBUFFERED": "1"},
         cwd=settings.project_dir,
         # Migrating a fresh SQLite database takes ~10-22 s on a small machine.
         startup_timeout=120.0,
     )
 
 
-def _worker_spec(settings: Settings) -> LaunchSpec:
+def _gateway_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
+    env = {
+        "PAVED_GATEWAY_HOST": settings.host,
+        "PAVED_GATEWAY_PORT": str(settings.gateway_port),
+        "PAVED_GATEWAY_PREFECT_URL": settings.prefect_ui_url,
+        "PAVED_GATEWAY_PREFECT_AUTH_STRING": secrets.prefect_auth_string.get_secret_value(),
+        # The fake GitHub serves the REST API and the OAuth web flow on one address.
+        "PAVED_GATEWAY_GITHUB_API_URL": settings.github_url,
+        "PAVED_GATEWAY_GITHUB_WEB_URL": settings.github_url,
+        "PAVED_GATEWAY_OAUTH_CLIENT_ID": OAUTH_CLIENT_ID,
+        "PAVED_GATEWAY_OAUTH_CLIENT_SECRET": secrets.oauth_client_secret.get_secret_value(),
+        "PAVED_GATEWAY_SESSION_KEY": secrets.session_key.get_secret_value(),
+        "PAVED_GATEWAY_REGISTRY_URL": settings.registry_url,
+        "PAVED_GATEWAY_ADMIN_TEAM": settings.admin_team,
+        "PYTHONUNBUFFERED": "1",
+    }
+    return LaunchSpec(
+        name="gateway",
+        argv=(sys.executable, "-m", "paved.gateway"),
+        health=lambda: http_probe(f"{settings.gateway_url}/_paved/health"),
+        port=settings.gateway_port,
+        host=settings.host,
+        env=env,
+        cwd=settings.project_dir,
+        startup_timeout=30.0,
+    )
+
+
+def _worker_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
     return LaunchSpec(
         name="worker",
         argv=(
@@ -121,7 +157,7 @@ def _worker_spec(settings: Settings) -> LaunchSpec:
             WORKER_NAME,
         ),
         health=lambda: _worker_probe(settings),
-        env={**settings.prefect_env(), "PYTHONUNBUFFERED": "1"},
+        env={**settings.prefect_env(secrets), "PYTHONUNBUFFERED": "1"},
         # Flow runs start in the worker's directory: the checkout with prefect.yaml.
         cwd=settings.project_dir,
         startup_timeout=60.0,
@@ -140,7 +176,13 @@ def _worker_probe(settings: Settings) -> Probe:
         return Probe(False, "no PID file")
     url = f"{settings.prefect_api_url}/work_pools/{settings.work_pool}/workers/filter"
     try:
-        response = httpx.post(url, json={}, timeout=launch.PROBE_TIMEOUT, trust_env=False)
+        response = httpx.post(
+            url,
+            json={},
+            headers=settings.prefect_auth_headers(),
+            timeout=launch.PROBE_TIMEOUT,
+            trust_env=False,
+        )
     except httpx.HTTPError as exc:
         return Probe(False, f"POST {url} failed: {exc or type(exc).__name__}")
     if response.status_code == 404:
@@ -159,9 +201,17 @@ def _worker_probe(settings: Settings) -> Probe:
     return Probe(False, f"no worker {WORKER_NAME!r} registered in pool {settings.work_pool!r}")
 
 
-def managed_processes(settings: Settings) -> dict[str, ManagedProcess]:
-    """The stack's processes by component name, in start order."""
+def managed_processes(settings: Settings, *, starting: bool = True) -> dict[str, ManagedProcess]:
+    """The stack's processes by component name, in start order.
+
+    Only `starting` makes the stack's secrets when it has none: looking at a stack that
+    was never started (status, stop) changes nothing on disk.
+    """
     cwd = settings.project_dir
+    if starting or settings.secrets_file.exists():
+        secrets = settings.stack_secrets()
+    else:
+        secrets = StackSecrets.unset()
     specs_and_settings = (
         (
             launch.fake_github(
@@ -169,6 +219,9 @@ def managed_processes(settings: Settings) -> dict[str, ManagedProcess]:
                 port=settings.github_port,
                 seed_file=settings.seed_file,
                 cwd=cwd,
+                token_secret=secrets.github_token_secret.get_secret_value(),
+                oauth_client_id=OAUTH_CLIENT_ID,
+                oauth_client_secret=secrets.oauth_client_secret.get_secret_value(),
             ),
             "PAVED_GITHUB_PORT",
         ),
@@ -178,8 +231,9 @@ def managed_processes(settings: Settings) -> dict[str, ManagedProcess]:
             launch.webhook_sink(host=settings.host, port=settings.notify_port, cwd=cwd),
             "PAVED_NOTIFY_PORT",
         ),
-        (_prefect_spec(settings), "PAVED_PREFECT_PORT"),
-        (_worker_spec(settings), None),
+        (_prefect_spec(settings, secrets), "PAVED_PREFECT_PORT"),
+        (_gateway_spec(settings, secrets), "PAVED_GATEWAY_PORT"),
+        (_worker_spec(settings, secrets), None),
     )
     return {
         spec.name: ManagedProcess(
@@ -191,13 +245,21 @@ def managed_processes(settings: Settings) -> dict[str, ManagedProcess]:
 
 def _urls(settings: Settings) -> dict[str, dict[str, str]]:
     return {
+        "gateway": {"url": settings.gateway_url, "api_url": settings.gateway_api_url},
         "prefect": {"url": settings.prefect_api_url, "ui_url": settings.prefect_ui_url},
         "github": {"url": settings.github_url},
         "aws": {"url": settings.aws_endpoint_url},
         "kafka": {"url": settings.kafka_bootstrap},
         "notify": {"url": settings.notify_url},
-        "registry": {"url": settings.registry_url},
+        # A PostgreSQL URL carries a password: status shows it masked.
+        "registry": {"url": _without_password(settings.registry_url)},
     }
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _selected(components: Collection[str] | None) -> set[str]:
@@ -334,7 +396,10 @@ def crash_orphaned_runs(settings: Settings) -> int:
         "work_pools": {"name": {"any_": [settings.work_pool]}},
         "limit": 200,
     }
-    response = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=30, trust_env=False)
+    headers = settings.prefect_auth_headers()
+    response = httpx.post(
+        f"{api}/flow_runs/filter", json=body, headers=headers, timeout=30, trust_env=False
+    )
     response.raise_for_status()
     crashed = 0
     for run in response.json():
@@ -345,6 +410,7 @@ def crash_orphaned_runs(settings: Settings) -> int:
         answer = httpx.post(
             f"{api}/flow_runs/{run['id']}/set_state",
             json={"state": state},
+            headers=headers,
             timeout=30,
             trust_env=False,
         )
@@ -373,13 +439,13 @@ def stop_stack(settings: Settings, *, components: Collection[str] | None = None)
     PID files are removed; harmless when nothing runs.
     """
     selected = _selected(components)
-    processes = managed_processes(settings)
+    processes = managed_processes(settings, starting=False)
     return [name for name in _STOP_ORDER if name in selected and processes[name].stop()]
 
 
 def stack_status(settings: Settings) -> StackStatus:
     """Whether each component runs and is healthy, where it is reached, and why not."""
-    processes = managed_processes(settings)
+    processes = managed_processes(settings, starting=False)
     urls = _urls(settings)
     statuses: dict[str, ComponentStatus] = {}
     for name in _STATUS_ORDER:

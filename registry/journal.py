@@ -7,6 +7,7 @@ next. Tasks done by hand are journaled too (``manual=True`` with ``minutes_spent
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,11 +18,21 @@ from sqlalchemy.orm import Session
 from registry._support import require_text
 from registry.models import JournalEntry
 
-__all__ = ["append_journal", "journal_for_run", "latest_journal", "pending_approval"]
+__all__ = [
+    "REFUSED",
+    "RunSummary",
+    "append_journal",
+    "journal_for_run",
+    "latest_journal",
+    "pending_approval",
+    "run_summaries",
+]
 
 # The journal states flows.approval appends around a pause.
 _PAUSED = "Paused"
 _ANSWERED = ("Approved", "Rejected")
+# The state the gateway journals when it refuses someone's attempt on a run.
+REFUSED = "Refused"
 
 
 def append_journal(
@@ -97,7 +108,12 @@ def latest_journal(
     """
     # Ids grow with every append and a run appends its states one after another, so the
     # highest id of a run is its latest state (timestamps could tie or drift).
-    latest_ids = select(func.max(JournalEntry.id)).group_by(JournalEntry.flow_run_id)
+    # A refusal at the gateway is somebody's attempt on the run, not a state of it.
+    latest_ids = (
+        select(func.max(JournalEntry.id))
+        .where(JournalEntry.state != REFUSED)
+        .group_by(JournalEntry.flow_run_id)
+    )
     if action is not None:
         latest_ids = latest_ids.where(JournalEntry.action == action)
     if team is not None:
@@ -141,3 +157,87 @@ def pending_approval(session: Session, *, flow_run_id: str | UUID) -> str | None
     approval = paused.parameters.get("approval")
     approver = approval.get("approver") if isinstance(approval, dict) else None
     return approver if isinstance(approver, str) and approver else None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as `paved journal list` shows it: who asked for what, and how it went."""
+
+    flow_run_id: str
+    action: str
+    requester: str
+    team: str
+    service: str
+    started_at: datetime
+    state: str
+    """Its latest state (Completed, Failed, Paused...); `Refused` rows do not count."""
+    ended_at: datetime | None
+    duration_seconds: float | None
+    error: str | None
+    approved_by: str | None
+    """Who approved it, when it paused for an approval that was given."""
+    refused: tuple[str, ...]
+    """Who tried to resume or approve it and was refused at the gateway."""
+    manual: bool
+
+
+def run_summaries(
+    session: Session,
+    *,
+    service: str | None = None,
+    requester: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = 50,
+) -> list[RunSummary]:
+    """Runs, newest first, with their latest state, approver and refused attempts."""
+    runs = select(JournalEntry.flow_run_id).group_by(JournalEntry.flow_run_id)
+    if service is not None:
+        runs = runs.where(JournalEntry.service == service)
+    if requester is not None:
+        runs = runs.where(JournalEntry.requester == requester)
+    if action is not None:
+        runs = runs.where(JournalEntry.action == action)
+    if since is not None:
+        runs = runs.where(JournalEntry.started_at >= since)
+    runs = runs.order_by(func.max(JournalEntry.id).desc())
+    if limit is not None:
+        runs = runs.limit(limit)
+    run_ids = list(session.scalars(runs))
+    rows = session.scalars(
+        select(JournalEntry).where(JournalEntry.flow_run_id.in_(run_ids)).order_by(JournalEntry.id)
+    )
+    by_run: dict[str, list[JournalEntry]] = {}
+    for row in rows:
+        by_run.setdefault(row.flow_run_id, []).append(row)
+    return [_summary(by_run[run_id]) for run_id in run_ids]
+
+
+def _summary(entries: list[JournalEntry]) -> RunSummary:
+    first = entries[0]
+    states = [entry for entry in entries if entry.state != REFUSED] or entries
+    last = states[-1]
+    approved_by = None
+    refused: list[str] = []
+    for entry in entries:
+        approval = entry.parameters.get("approval")
+        if entry.state == "Approved" and isinstance(approval, dict):
+            approved_by = str(approval.get("approved_by") or approval.get("approver") or "")
+        refusal = entry.parameters.get("refused")
+        if entry.state == REFUSED and isinstance(refusal, dict):
+            refused.append(str(refusal.get("who", "?")))
+    return RunSummary(
+        flow_run_id=first.flow_run_id,
+        action=first.action,
+        requester=first.requester,
+        team=first.team,
+        service=first.service,
+        started_at=first.started_at,
+        state=last.state,
+        ended_at=last.ended_at,
+        duration_seconds=last.duration_seconds,
+        error=last.error,
+        approved_by=approved_by or None,
+        refused=tuple(refused),
+        manual=first.manual,
+    )

@@ -33,7 +33,14 @@ from registry.answers import (
 )
 from registry.claims import claim, release
 from registry.graph import DependencyRow, dependents, deps
-from registry.journal import append_journal, journal_for_run, latest_journal, pending_approval
+from registry.journal import (
+    RunSummary,
+    append_journal,
+    journal_for_run,
+    latest_journal,
+    pending_approval,
+    run_summaries,
+)
 from registry.links import (
     DependencyInfo,
     ResourceKey,
@@ -80,6 +87,7 @@ __all__ = [
     "Reassignment",
     "ResourceKey",
     "ResourceRow",
+    "RunSummary",
     "ServiceRow",
     "active_team_members",
     "add_dependency",
@@ -104,8 +112,8 @@ __all__ = [
     "list_services",
     "notify_channels",
     "orphans",
-    "pending_approval",
     "ownership_of",
+    "pending_approval",
     "release",
     "require_active_member",
     "require_active_person",
@@ -113,6 +121,7 @@ __all__ = [
     "require_service",
     "require_team",
     "revoke_access",
+    "run_summaries",
     "service_loader_options",
     "set_notify_channel",
     "set_ownership",

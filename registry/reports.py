@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from registry.journal import append_journal, latest_journal
+from registry.journal import REFUSED, append_journal, latest_journal
 from registry.models import JournalEntry, utc_now
 
 __all__ = [
@@ -244,7 +244,7 @@ def requests_per_week(session: Session, *, since: datetime) -> dict[date, dict[s
     # The latest entry of each run, as `latest_journal` picks it: the highest id.
     latest = (
         select(func.max(JournalEntry.id))
-        .where(JournalEntry.started_at >= since)
+        .where(JournalEntry.started_at >= since, JournalEntry.state != REFUSED)
         .group_by(JournalEntry.flow_run_id)
     )
     category = func.coalesce(

@@ -47,10 +47,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def settings(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Settings for a stack under a temporary home, on free ports, also set in the
     environment (for the CLI); whatever the test started is stopped afterwards."""
-    prefect, github, aws, kafka, notify = free_ports(5)
+    prefect, github, aws, kafka, notify, gateway = free_ports(6)
     values = {
         "PAVED_HOME": str(tmp_path / "home"),
         "PAVED_PREFECT_PORT": str(prefect),
+        "PAVED_GATEWAY_PORT": str(gateway),
         "PAVED_GITHUB_PORT": str(github),
         "PAVED_AWS_PORT": str(aws),
         "PAVED_KAFKA_PORT": str(kafka),

@@ -22,6 +22,7 @@ def test_status_json_of_a_stopped_stack(settings: Settings) -> None:
     assert set(document) == {"components", "home"}
     assert document["home"] == str(settings.home)
     assert list(document["components"]) == [
+        "gateway",
         "prefect",
         "worker",
         "github",
@@ -31,11 +32,27 @@ def test_status_json_of_a_stopped_stack(settings: Settings) -> None:
         "registry",
     ]
     for component in document["components"].values():
-        assert set(component) == {"name", "healthy", "url", "ui_url", "pid", "detail"}
+        assert set(component) == {"name", "healthy", "url", "ui_url", "api_url", "pid", "detail"}
         assert component["healthy"] is False
     assert document["components"]["prefect"]["url"] == settings.prefect_api_url
+    gateway = document["components"]["gateway"]
+    assert (gateway["url"], gateway["api_url"]) == (settings.gateway_url, settings.gateway_api_url)
     assert document["components"]["kafka"]["url"] == settings.kafka_bootstrap
     assert document["components"]["notify"]["url"] == settings.notify_url
+
+
+def test_status_never_shows_the_registry_password(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAVED_REGISTRY_URL", "postgresql://paved:s3cret-pw@127.0.0.1:1/paved")
+
+    table = runner.invoke(app, ["status"], env={"COLUMNS": "200"})
+    document = runner.invoke(app, ["status", "--json"])
+
+    for output in (table.stdout, document.stdout):
+        assert "s3cret-pw" not in output
+    registry = json.loads(document.stdout)["components"]["registry"]
+    assert registry["url"] == "postgresql://paved:***@127.0.0.1:1/paved"
 
 
 def test_status_table_exits_1_when_unhealthy(settings: Settings) -> None:

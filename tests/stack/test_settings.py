@@ -25,8 +25,11 @@ def test_defaults_are_relative_to_the_current_directory(
     assert settings.seed_file == DEFAULT_SEED_FILE.resolve()
     assert settings.seed_file.is_file()
     assert settings.work_pool == "paved-local"
-    assert settings.prefect_api_url == "http://127.0.0.1:4200/api"
-    assert settings.prefect_ui_url == "http://127.0.0.1:4200"
+    assert settings.gateway_url == "http://127.0.0.1:4200"
+    assert settings.gateway_api_url == "http://127.0.0.1:4200/api"
+    assert settings.prefect_api_url == "http://127.0.0.1:4201/api"
+    assert settings.prefect_ui_url == "http://127.0.0.1:4201"
+    assert settings.admin_team == "platform"
     assert settings.github_url == "http://127.0.0.1:4280"
     assert settings.aws_endpoint_url == "http://127.0.0.1:4566"
     assert settings.kafka_bootstrap == "127.0.0.1:9092"
@@ -72,8 +75,14 @@ def test_prefect_env_points_every_prefect_process_at_the_stack(tmp_path: Path) -
 
     assert env["PREFECT_HOME"] == str(tmp_path / "prefect")
     assert env["PREFECT_API_URL"] == "http://127.0.0.1:19420/api"
-    assert env["PREFECT_UI_API_URL"] == "http://127.0.0.1:19420/api"
-    assert env["PREFECT_UI_URL"] == "http://127.0.0.1:19420"
+    # The UI is served through the gateway, and calls the API there.
+    assert env["PREFECT_UI_API_URL"] == settings.gateway_api_url
+    auth_string = settings.stack_secrets().prefect_auth_string.get_secret_value()
+    assert env["PREFECT_SERVER_API_AUTH_STRING"] == env["PREFECT_API_AUTH_STRING"] == auth_string
+    assert oct((tmp_path / "secrets.json").stat().st_mode & 0o777) == "0o600"
+    # Made once: the same home gives the same secrets.
+    assert Settings(home=tmp_path).stack_secrets() == settings.stack_secrets()
+    assert env["PREFECT_UI_URL"] == settings.gateway_url
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert env["DO_NOT_TRACK"] == "1"
     assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == (

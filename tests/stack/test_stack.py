@@ -29,13 +29,14 @@ from paved.stack import (
     stop_stack,
 )
 
-STATUS_ORDER = ["prefect", "worker", "github", "aws", "kafka", "notify", "registry"]
+STATUS_ORDER = ["gateway", "prefect", "worker", "github", "aws", "kafka", "notify", "registry"]
 
 
 @pytest.mark.parametrize(
     ("component", "setting"),
     [
         ("prefect", "PAVED_PREFECT_PORT"),
+        ("gateway", "PAVED_GATEWAY_PORT"),
         ("github", "PAVED_GITHUB_PORT"),
         ("aws", "PAVED_AWS_PORT"),
         ("kafka", "PAVED_KAFKA_PORT"),
@@ -191,6 +192,7 @@ def test_status_of_a_stopped_stack(settings: Settings) -> None:
         assert component["detail"]
     urls = {name: component["url"] for name, component in dumped["components"].items()}
     assert urls == {
+        "gateway": settings.gateway_url,
         "prefect": settings.prefect_api_url,
         "worker": None,
         "github": settings.github_url,

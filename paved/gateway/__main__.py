@@ -1,0 +1,25 @@
+"""`python -m paved.gateway`: serve the gateway configured by `PAVED_GATEWAY_*`."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from paved.gateway.app import create_app
+from paved.gateway.config import GatewayConfig
+
+
+def main() -> None:
+    config = GatewayConfig()  # type: ignore[call-arg]  # read from the environment
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        log_level="info",
+        # One process: the identity caches are per process (a replica set scales it out).
+        proxy_headers=False,
+        ws="websockets",
+    )
+
+
+if __name__ == "__main__":
+    main()

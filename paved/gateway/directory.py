@@ -1,0 +1,107 @@
+"""What the gateway asks the registry: who a person is, and who may approve a run.
+
+Synchronous SQLAlchemy, one engine per gateway process; the app calls these through a
+thread pool. Answers about people are cached for `ttl` seconds: a person deactivated in
+the registry is refused within that time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from threading import Lock
+
+from sqlalchemy import select
+
+from registry import queries
+from registry.db import make_engine, session_scope
+from registry.journal import REFUSED
+from registry.models import Person, Team, TeamMembership
+
+__all__ = ["Directory", "PersonFacts"]
+
+
+@dataclass(frozen=True)
+class PersonFacts:
+    """A person as the gateway decides with: active or not, their teams, admin or not."""
+
+    handle: str
+    active: bool
+    teams: frozenset[str]
+    admin: bool
+
+
+class Directory:
+    """The registry, read (and journaled to) on the gateway's behalf."""
+
+    def __init__(self, registry_url: str, *, admin_team: str, ttl: float) -> None:
+        self._engine = make_engine(registry_url)
+        self._admin_team = admin_team
+        self._ttl = ttl
+        self._people: dict[str, tuple[float, PersonFacts | None]] = {}
+        self._lock = Lock()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def person(self, handle: str) -> PersonFacts | None:
+        """The person whose GitHub login is `handle` (case-insensitive), or None."""
+        key = handle.lower()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._people.get(key)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        facts = self._read_person(key)
+        with self._lock:
+            self._people[key] = (now, facts)
+        return facts
+
+    def _read_person(self, handle: str) -> PersonFacts | None:
+        with session_scope(self._engine) as session:
+            person = queries.get_person(session, handle=handle)
+            if person is None:
+                return None
+            teams = frozenset(
+                session.scalars(
+                    select(Team.slug)
+                    .join(TeamMembership, TeamMembership.team_id == Team.id)
+                    .join(Person, Person.id == TeamMembership.person_id)
+                    .where(Person.id == person.id)
+                )
+            )
+            return PersonFacts(
+                handle=person.handle,
+                active=person.active,
+                teams=teams,
+                admin=person.active and self._admin_team in teams,
+            )
+
+    def pending_approver(self, flow_run_id: str) -> str | None:
+        """Who the run's open approval request was sent to, or None when it waits for none."""
+        with session_scope(self._engine) as session:
+            return queries.pending_approval(session, flow_run_id=flow_run_id)
+
+    def journal_refusal(self, flow_run_id: str, *, who: str, what: str, reason: str) -> bool:
+        """Append a `Refused` row to the run's journal: who tried what, and why not.
+
+        Returns False when the run has no journal yet (it never started): nothing to add to.
+        """
+        with session_scope(self._engine) as session:
+            entries = queries.journal_for_run(session, flow_run_id=flow_run_id)
+            if not entries:
+                return False
+            first = entries[0]
+            queries.append_journal(
+                session,
+                flow_run_id=flow_run_id,
+                action=first.action,
+                requester=first.requester,
+                team=first.team,
+                service=first.service,
+                parameters={**first.parameters, "refused": {"who": who, "tried": what}},
+                state=REFUSED,
+                started_at=first.started_at,
+                error=reason,
+            )
+            return True
