@@ -1,8 +1,9 @@
 """What `paved up` does once every component is healthy.
 
 Migrate and seed the registry, save the blocks the flows load, apply the deployments of
-`prefect.yaml` to the local work pool, and run the demo request through its deployment
-and the worker (not in-process), so the first thing a developer sees is a real run.
+`prefect.yaml` to the local work pool, and run the demo request through the gateway (as
+alice, signed in with her sandbox token), its deployment and the worker (not in-process),
+so the first thing a developer sees is a real run, asked for by a real person.
 Every step is idempotent: `paved up` twice is harmless.
 """
 
@@ -13,12 +14,18 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import (
+    PREFECT_API_AUTH_STRING,
+    PREFECT_API_KEY,
+    PREFECT_API_URL,
+    temporary_settings,
+)
 from prefect_aws.client_parameters import AwsClientParameters
 from prefect_aws.credentials import AwsCredentials
 from pydantic import SecretStr
@@ -65,15 +72,28 @@ class DemoRun:
     ui_url: str
 
 
+DEMO_REQUESTER = "alice"
+
+
 def demo_request() -> dict[str, object]:
-    """The demo request of `make up`: repository `hello` for team `platform`, owner `alice`."""
+    """The demo request of `make up`: repository `hello` for team `platform`, owner `alice`.
+
+    No requester: the gateway stamps whoever is signed in (alice, for the demo)."""
     return {
         "name": "hello",
         "team": "platform",
         "owner": "alice",
-        "requester": "alice",
         "description": "Demo service of the Paved sandbox",
     }
+
+
+def sandbox_person_token(settings: Settings, handle: str) -> str:
+    """`handle`'s GitHub token, from the sandbox's fake GitHub (its test seam)."""
+    response = httpx.get(
+        f"{settings.github_url}/_fake/tokens/{handle}", timeout=10, trust_env=False
+    )
+    response.raise_for_status()
+    return str(response.json()["token"])
 
 
 def bootstrap(settings: Settings, *, run_demo: bool = True) -> DemoRun | None:
@@ -115,7 +135,9 @@ def save_blocks(settings: Settings, seed: SeedData) -> None:
         )
     ).save(AWS_BLOCK, overwrite=True)
     KafkaCluster(bootstrap_servers=settings.kafka_bootstrap).save(KAFKA_BLOCK, overwrite=True)
-    RegistryDatabase(url=SecretStr(settings.registry_url)).save(REGISTRY_BLOCK, overwrite=True)
+    RegistryDatabase(
+        url=SecretStr(settings.registry_url), admin_team=settings.admin_team
+    ).save(REGISTRY_BLOCK, overwrite=True)
 
 
 def save_notification_blocks(settings: Settings, seed: SeedData) -> dict[str, str]:
@@ -173,14 +195,21 @@ def deploy(settings: Settings) -> None:
 
 
 def run_demo_request(settings: Settings, seed: SeedData) -> DemoRun:
-    """Run the demo request through its deployment and the worker; wait for the end."""
+    """Run the demo request through the gateway as alice, its deployment and the worker;
+    wait for the end."""
     request = demo_request()
-    flow_run = run_deployment(
-        DEMO_DEPLOYMENT,
-        parameters={"request": request},
-        timeout=DEMO_TIMEOUT_SECONDS,
-        tags=["demo"],
-    )
+    as_alice = {
+        PREFECT_API_URL: settings.gateway_api_url,
+        PREFECT_API_KEY: sandbox_person_token(settings, DEMO_REQUESTER),
+    }
+    # Through the door people use: alice's token, never the stack's auth string.
+    with temporary_settings(updates=as_alice, restore_defaults={PREFECT_API_AUTH_STRING}):
+        flow_run = run_deployment(
+            DEMO_DEPLOYMENT,
+            parameters={"request": request},
+            timeout=DEMO_TIMEOUT_SECONDS,
+            tags=["demo"],
+        )
     if not isinstance(flow_run, FlowRun):  # run_deployment is sync-compatible
         raise TypeError("run_deployment returned a coroutine in a synchronous caller")
     state = flow_run.state.name if flow_run.state and flow_run.state.name else "Unknown"
@@ -189,5 +218,5 @@ def run_demo_request(settings: Settings, seed: SeedData) -> DemoRun:
         name=flow_run.name,
         repository=f"{seed.organization.login}/{request['name']}",
         state=state,
-        ui_url=f"{settings.prefect_ui_url}/runs/flow-run/{flow_run.id}",
+        ui_url=f"{settings.gateway_url}/runs/flow-run/{flow_run.id}",
     )

@@ -23,6 +23,7 @@ from paved.catalog_cli import actions, run
 from paved.credentials import login, logout
 from paved.export_cli import export_backstage
 from paved.journal_cli import journal_list, journal_log, journal_report
+from paved.sandbox_cli import sandbox_token
 from paved.settings import Settings
 from paved.stack import (
     COMPONENTS,
@@ -69,6 +70,10 @@ app.command("findings")(findings)
 budget_app = typer.Typer(help="Weekly budgets the cost audit checks.", no_args_is_help=True)
 budget_app.command("set")(budget_set)
 app.add_typer(budget_app, name="budget")
+
+sandbox_app = typer.Typer(help="The local sandbox's stand-ins.", no_args_is_help=True)
+sandbox_app.command("token")(sandbox_token)
+app.add_typer(sandbox_app, name="sandbox")
 
 export_app = typer.Typer(help="Export the registry to other tools.", no_args_is_help=True)
 export_app.command("backstage")(export_backstage)
@@ -130,7 +135,7 @@ def _after_stack_started(settings: Settings, console: Console) -> None:
         Text(f"Demo request github:repo:create {demo.name}: {demo.state}", style=style),
         soft_wrap=True,
     )
-    console.print(Text(f"  Prefect UI:  {demo.ui_url}"), soft_wrap=True)
+    console.print(Text(f"  Paved UI:    {demo.ui_url}"), soft_wrap=True)
     owner_command = f".venv/bin/paved who-owns {demo.repository}"
     console.print(Text(f"  Its owner:   {owner_command}"), soft_wrap=True)
     if demo.state != "Completed":

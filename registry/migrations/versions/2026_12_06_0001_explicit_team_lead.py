@@ -20,10 +20,12 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Add teams.lead_explicit, false for every existing team (leads came from the seed)."""
-    with op.batch_alter_table("teams") as batch:
-        batch.add_column(
-            sa.Column("lead_explicit", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN, not a batch: SQLite would rebuild `teams` (DROP TABLE), which its
+    # foreign keys refuse once people and services point at it.
+    op.add_column(
+        "teams",
+        sa.Column("lead_explicit", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
