@@ -25,6 +25,7 @@ from flows.journal_reconcile import journal_reconcile
 from flows.journal_report import journal_report
 from flows.kafka_topics_create import TopicsCreateRequest, kafka_topics_create
 from flows.manual_task import ManualTaskRequest, manual_task_record
+from flows.people_sync import registry_people_sync
 from flows.registry_events import registry_events_publish
 from flows.service_create import ServiceCreateRequest, service_create
 from flows.service_decommission import DecommissionRequest, service_decommission
@@ -173,6 +174,11 @@ HOUSEKEEPING: dict[str, Housekeeping] = {
             id="journal:reconcile",
             flow=journal_reconcile,
             summary="Journal the ends of runs that crashed (every 10 minutes on schedule).",
+        ),
+        Housekeeping(
+            id="registry:people:sync",
+            flow=registry_people_sync,
+            summary="People and teams from the GitHub organization now (hourly on schedule).",
         ),
     )
 }

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from registry.answers import DeactivationReport
 
 __all__ = [
+    "SYNC_ACTION",
     "Departure",
     "LeadChange",
     "MembershipChange",
