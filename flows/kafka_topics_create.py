@@ -1,8 +1,9 @@
 """`kafka:topics:create` — the Kafka topics of an existing service, named by policy.
 
 The run: validate (service, requester, names, the cluster's partition and retention
-bounds) -> write ahead (every topic `provisioning`) -> Kafka (each topic created, found
-unchanged, updated in place, or left untouched as a conflict) -> ownership (topics
+bounds, the domain is the team's, no existing topic is another's) -> write ahead (every
+topic `provisioning`) -> Kafka (each topic created, found unchanged, updated in place, or
+left untouched as a conflict) -> ownership (topics
 `active` with the policy tags, the service depending on each) -> a markdown artifact.
 
 A conflict (an existing topic configured differently, without `update_existing`) does not
@@ -32,6 +33,7 @@ from flows.registry_steps import (
 )
 from flows.runtime import journaled, owning_team, registry_session, service_run_name
 from registry import policy, queries
+from registry.domains import require_topic_domain
 from registry.errors import Conflict, PolicyViolation
 from registry.models import Provider
 from tasks.kafka import (
@@ -121,7 +123,10 @@ class TopicsCreateRequest(PavedRequest):
     )
     domain: str | None = Field(
         default=None,
-        description="First part of the topic names; empty means the owning team's slug.",
+        description=(
+            "First part of the topic names; empty means the owning team's slug. Another "
+            "domain must be granted to the team in the registry; `paved` is Paved's own."
+        ),
         json_schema_extra=policy.name_schema(max_length=policy.TOPIC_PART_MAX),
     )
     topics: list[TopicRequest] = Field(
@@ -268,7 +273,10 @@ def kafka_topics_create(request: TopicsCreateRequest) -> TopicsCreateResult:
     team = owning_team(request.service)
     with journaled(action=ACTION, request=request, team=team, service=request.service):
         context = load_service_context(service=request.service, requester=request.requester)
+        with registry_session() as session:
+            require_topic_domain(session, team=context.team, domain=request.domain or context.team)
         specs = _specs(request, context, cluster)
+        _refuse_foreign_topics(request.service, cluster, [spec for _, spec in specs])
         if request.dry_run:
             return _dry_run(request, context, cluster, specs)
 
@@ -311,6 +319,30 @@ def kafka_topics_create(request: TopicsCreateRequest) -> TopicsCreateResult:
             ", ".join(f"{topic.name} {topic.status}" for topic in results),
         )
         return result
+
+
+def _refuse_foreign_topics(service: str, cluster: KafkaCluster, specs: list[TopicSpec]) -> None:
+    """Conflict, before anything is written, when a requested topic exists and is not
+    this service's. Kafka topics carry no tags: the registry's record is the marker."""
+    foreign: list[str] = []
+    with registry_session() as session:
+        owner = queries.require_service(session, name=service)
+        for spec in specs:
+            if describe_topic(cluster, name=spec.name) is None:
+                continue
+            known = queries.get_resource(
+                session, provider=Provider.KAFKA, kind=RESOURCE_KIND, name=spec.name
+            )
+            if known is None or known.service_id is None:
+                foreign.append(f"{spec.name} (the registry has no record of it)")
+            elif known.service_id != owner.id:
+                foreign.append(f"{spec.name} (service {known.service.name!r}'s in the registry)")
+    if foreign:
+        raise Conflict(
+            f"Kafka topics exist that are not service {service!r}'s: {'; '.join(foreign)}. "
+            "Paved never adopts a topic it did not make for this service and changed nothing: "
+            "pick other event names"
+        )
 
 
 def _converge(

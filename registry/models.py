@@ -547,3 +547,18 @@ class CostRecord(Base):
     def __repr__(self) -> str:
         who = f"{self.service or '-'}/{self.team or '-'}"
         return f"CostRecord({self.week_start} {who} {self.amount})"
+
+
+class TeamDomain(TimestampedModel):
+    """A Kafka topic domain granted to a team besides its own slug (a team's topics are
+    `<domain>.<service>.<event>`); a domain is granted to one team at most."""
+
+    __tablename__ = "team_domains"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(63), unique=True)
+
+    team: Mapped[Team] = relationship(lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"TeamDomain(domain={self.domain!r})"

@@ -25,6 +25,7 @@ from blocks import KAFKA_BLOCK, KafkaCluster
 from flows.kafka_topics_create import TopicsCreateRequest, TopicsCreateResult, kafka_topics_create
 from registry import queries
 from registry.db import make_engine, session_scope
+from registry.domains import grant_topic_domain
 from registry.models import Provider, ResourceStatus, ServiceStatus
 from sandbox.launch import tansu
 from tests.conftest import free_port
@@ -77,6 +78,22 @@ def precreate(cluster: KafkaCluster, name: str, *, count: int, retention: str) -
     config = {"cleanup.policy": "delete", "retention.ms": retention}
     client = admin(cluster)
     client.create_topics([NewTopic(name, count, 1, config=config)])[name].result()
+
+
+def precreate_ours(
+    cluster: KafkaCluster, url: str, name: str, *, count: int, retention: str
+) -> None:
+    """A topic an earlier run made for `orders` (recorded in the registry), since changed."""
+    precreate(cluster, name, count=count, retention=retention)
+    with registry(url) as session:
+        queries.upsert_resource(
+            session,
+            service="orders",
+            provider=Provider.KAFKA,
+            kind="kafka_topic",
+            name=name,
+            status=ResourceStatus.ACTIVE,
+        )
 
 
 def test_creates_state_and_events_topics_owned_in_the_registry(
@@ -132,6 +149,8 @@ def test_custom_domain_partitions_and_retention_then_rerun_is_unchanged(
             {"event": "order-placed", "purpose": "events", "partitions": 6, "retention_ms": 7200000}
         ],
     }
+    with registry(registry_url) as session:
+        grant_topic_domain(session, team="payments", domain="checkout")
     assert run(request).is_completed()
 
     state = run(request)
@@ -150,7 +169,7 @@ def test_custom_domain_partitions_and_retention_then_rerun_is_unchanged(
 def test_a_differently_configured_topic_is_a_conflict_until_update_existing(
     kafka_cluster: KafkaCluster, registry_url: str
 ) -> None:
-    precreate(kafka_cluster, EVENTS, count=3, retention="3600000")
+    precreate_ours(kafka_cluster, registry_url, EVENTS, count=3, retention="3600000")
 
     state = run(REQUEST)
 
@@ -191,9 +210,9 @@ def test_a_differently_configured_topic_is_a_conflict_until_update_existing(
 
 
 def test_a_partition_difference_stays_a_conflict_with_update_existing(
-    kafka_cluster: KafkaCluster,
+    kafka_cluster: KafkaCluster, registry_url: str
 ) -> None:
-    precreate(kafka_cluster, EVENTS, count=1, retention="3600000")
+    precreate_ours(kafka_cluster, registry_url, EVENTS, count=1, retention="3600000")
 
     state = run({**REQUEST, "update_existing": True})
 
@@ -202,6 +221,55 @@ def test_a_partition_difference_stays_a_conflict_with_update_existing(
         state.result()
     assert configs(kafka_cluster, EVENTS)["retention.ms"] == "3600000"
     assert partitions(kafka_cluster, EVENTS) == 1
+
+
+@pytest.mark.parametrize("made_by", ["hand", "another service"])
+def test_an_existing_topic_that_is_not_ours_is_refused_before_any_change(
+    kafka_cluster: KafkaCluster, registry_url: str, made_by: str
+) -> None:
+    precreate(kafka_cluster, EVENTS, count=3, retention="3600000")
+    if made_by == "another service":
+        with registry(registry_url) as session:
+            queries.get_or_create_service(session, name="billing", team="payments", owner="carol")
+            queries.upsert_resource(
+                session,
+                service="billing",
+                provider=Provider.KAFKA,
+                kind="kafka_topic",
+                name=EVENTS,
+                status=ResourceStatus.ACTIVE,
+            )
+
+    state = run({**REQUEST, "update_existing": True})
+
+    assert state.type == StateType.FAILED
+    why = "the registry has no record of it" if made_by == "hand" else "service 'billing'"
+    with pytest.raises(Exception, match=r"Kafka topics exist that are not service 'orders'") as e:
+        state.result()
+    assert f"payments.orders.events ({why}" in str(e.value)
+    assert topics(kafka_cluster) == {EVENTS}, "nothing else is made"
+    assert configs(kafka_cluster, EVENTS)["retention.ms"] == "3600000", "left untouched"
+    with registry(registry_url) as session:
+        assert queries.find_resources(session, service="orders") == []
+
+
+@pytest.mark.parametrize(
+    ("domain", "says"),
+    [
+        ("paved", "topic domain 'paved' is reserved: topics `paved.*` are Paved's own"),
+        ("platform", "team 'payments' may not name topics `platform.*`: its topic domains are"),
+    ],
+)
+def test_a_domain_that_is_not_the_teams_is_refused_before_any_side_effect(
+    kafka_cluster: KafkaCluster, registry_url: str, domain: str, says: str
+) -> None:
+    state = run({**REQUEST, "domain": domain})
+
+    assert state.type == StateType.FAILED
+    assert _raised(state, says)
+    assert topics(kafka_cluster) == set()
+    with registry(registry_url) as session:
+        assert queries.find_resources(session, service="orders") == []
 
 
 def test_dry_run_creates_nothing(kafka_cluster: KafkaCluster, registry_url: str) -> None:
@@ -334,8 +402,9 @@ def test_broker_down_at_first_is_retried_until_the_run_succeeds(
                 id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
             )
         )
-    [ensure] = [r for r in runs if r.name.startswith("kafka: ensure topic")]
-    assert ensure.run_count >= 2, "the first attempt met no broker"
+    # The first call to the broker is the check that no existing topic is another's.
+    [describe] = [r for r in runs if r.name.startswith("kafka: describe topic")]
+    assert describe.run_count >= 2, "the first attempt met no broker"
     with registry(registry_url) as session:
         resource = queries.get_resource(
             session, provider=Provider.KAFKA, kind="kafka_topic", name=EVENTS
