@@ -205,9 +205,11 @@ async def callback(request: Request) -> Response:
         who = await gateway.identify(request, token=access_token)
     except SignInRequired as exc:
         return _page("Not allowed in", str(exc), status=401)
+    then = _safe_next(request.session.get("next"))
+    # A fresh session: nothing from before the sign-in (OAuth state, next) is kept.
     request.session.clear()
     request.session["handle"] = who.handle
-    return RedirectResponse(_safe_next(request.session.pop("next", None)), status_code=303)
+    return RedirectResponse(then, status_code=303)
 
 
 async def logout(request: Request) -> Response:

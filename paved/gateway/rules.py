@@ -44,7 +44,9 @@ _SET_STATE = re.compile(rf"^/flow_runs/(?P<id>{_UUID})/set_state$")
 _RUN = re.compile(rf"^/flow_runs/(?P<id>{_UUID})$")
 # POSTs that only read: Prefect filters, counts and pages with POST bodies.
 _READ_POST = re.compile(
-    r"^/(?:ui/.*|.*/(?:filter|count|paginate|history)|events/filter/next|events/count-by/[^/]+)$"
+    r"^/(?:ui/.*|events/filter/next|.*/(?:filter|count|count-by/[^/]+|count-deployments"
+    r"|count-task-runs|history|lateness|paginate|next-runs|concurrency_status|get_runs"
+    r"|validate))$"
 )
 _CANCEL_STATES = {"CANCELLING", "CANCELLED"}
 _TRUE = {"true", "1", "yes"}
