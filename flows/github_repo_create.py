@@ -123,11 +123,22 @@ def _validate(request: RepoCreateRequest, github: GitHubOrganization) -> None:
         known = queries.get_resource(
             session, provider=Provider.GITHUB, kind=RESOURCE_KIND, name=full_name
         )
-    if known is None and find_repository(github, name=request.name) is not None:
-        raise Conflict(
-            f"repository {full_name} already exists in GitHub and is not managed by Paved; "
-            "pick another name or ask the platform team to adopt it"
+        ours = (
+            known is not None and known.service is not None and known.service.name == request.name
         )
+    # Never adopt. A repository is this service's when the registry records it for the
+    # service: Paved writes that record before it creates the repository, so a re-run
+    # after a failure still finds its own. The `paved` topic is not enough on its own:
+    # any admin of any repository can set it.
+    if not ours:
+        existing = find_repository(github, name=request.name)
+        if existing is not None:
+            topics = ", ".join(existing.topics) or "none"
+            raise Conflict(
+                f"repository {full_name} already exists in GitHub and is not service "
+                f"{request.name!r}'s in the registry (its topics: {topics}); Paved never adopts "
+                "a repository it did not make and changed nothing: pick another name"
+            )
 
 
 def _run_name() -> str:

@@ -56,6 +56,10 @@ class RepositoryInfo(BaseModel):
     default_branch: str = Field(description="The branch Paved protects.")
     private: bool = Field(description="Whether the repository is private.")
     created: bool = Field(description="True when this call created it, False when it existed.")
+    topics: list[str] = Field(
+        default_factory=list,
+        description="Its topics (what GitHub has for tags), when read: `find_repository`.",
+    )
 
 
 class BranchProtection(BaseModel):
@@ -140,7 +144,9 @@ def find_repository(block: GitHubOrganization, *, name: str) -> RepositoryInfo |
     full_name = f"{block.organization}/{name}"
     with github_errors("get repository", full_name), github_client(block) as client:
         repo = _get_repo(client.get_organization(block.organization), name)
-        return None if repo is None else _info(repo, created=False)
+        if repo is None:
+            return None
+        return _info(repo, created=False).model_copy(update={"topics": repo.get_topics()})
 
 
 @task(name="github: create repository from template", **PROVIDER_TASK_OPTIONS)

@@ -249,18 +249,29 @@ def test_permanent_fault_fails_at_once_and_rerun_converges(
         assert resource.error is None
 
 
+@pytest.mark.parametrize("topics", [[], ["paved", "platform"]])
 def test_repository_created_behind_paveds_back_is_a_conflict(
-    fake_github: FakeGitHubControl, github: Github
+    fake_github: FakeGitHubControl, github: Github, topics: list[str]
 ) -> None:
-    github.get_organization("acme").create_repo("hello")
+    # Even one carrying Paved's own topics: a topic is anyone's to set, the registry's
+    # record is not.
+    repo = github.get_organization("acme").create_repo("hello")
+    if topics:
+        repo.replace_topics(topics)
     fake_github.clear_requests()
 
     state = run(HELLO)
 
     assert state.type == StateType.FAILED
-    with pytest.raises(Exception, match="not managed by Paved"):
+    shown = ", ".join(topics) or "none"
+    with pytest.raises(
+        Exception,
+        match=rf"repository acme/hello already exists in GitHub and is not service 'hello''s "
+        rf"in the registry \(its topics: {shown}\); Paved never adopts",
+    ):
         state.result()
     assert fake_github.requests(writes_only=True) == []
+    assert sorted(github.get_repo("acme/hello").get_topics()) == sorted(topics)
 
 
 def test_request_model_describes_every_field() -> None:
