@@ -79,12 +79,17 @@ def actions(
     Console().print(table)
 
 
-def _validated(action_id: str, pairs: list[str], *, requester: str) -> tuple[str, dict[str, Any]]:
+# Stands in for the signed-in person while a request is checked, before anyone signs in.
+_SIGNED_IN = "signed-in-person"
+
+
+def _validated(action_id: str, pairs: list[str]) -> tuple[str, dict[str, Any]]:
     """The deployment to run and its parameters, validated; exits 2 on a bad request.
 
-    Self-serve actions take one `request` checked against their model (the requester, if
-    not named, is the signed-in person; the gateway refuses anyone else); housekeeping
-    deployments take their flow's own parameters, checked against its signature.
+    Self-serve actions take one `request` checked against their model (a requester not
+    named is left to `_as_requester`: the signed-in person; the gateway refuses anyone
+    else); housekeeping deployments take their flow's own parameters, checked against its
+    signature.
     """
     from flows.catalog import HOUSEKEEPING, action
 
@@ -102,7 +107,7 @@ def _validated(action_id: str, pairs: list[str], *, requester: str) -> tuple[str
         _stderr.print(Text(f"✗ {exc.args[0]}; housekeeping: {known}", style="red"))
         raise typer.Exit(2) from exc
     params = parse_params(pairs)
-    params.setdefault("requester", requester)
+    params.setdefault("requester", _SIGNED_IN)
     try:
         request = found.request_model.model_validate(params)
     except ValidationError as exc:
@@ -114,8 +119,16 @@ def _validated(action_id: str, pairs: list[str], *, requester: str) -> tuple[str
     return found.deployment, {"request": request.model_dump(mode="json")}
 
 
-def use_gateway(settings: Settings, token: str) -> None:
-    """Point this process's Prefect client at the gateway, signed in with `token`.
+def _as_requester(parameters: dict[str, Any], handle: str) -> dict[str, Any]:
+    request = parameters.get("request")
+    if isinstance(request, dict) and request.get("requester") == _SIGNED_IN:
+        return {**parameters, "request": {**request, "requester": handle}}
+    return parameters
+
+
+def use_gateway(settings: Settings, token: str = "") -> None:
+    """Point this process's Prefect client at the gateway, signed in with `token` (or
+    later, with `temporary_settings(updates={PREFECT_API_KEY: token})`).
 
     Prefect reads its settings from the environment when first imported: call this before
     importing anything that imports Prefect. The stack's auth string is never used here.
@@ -159,15 +172,35 @@ def run(
     """Validate a request and run ACTION through its deployment; with --wait, exit 0 only
     when the run Completed."""
     settings = Settings()
+    # Bad input is refused before anything else, signed in or not.
+    use_gateway(settings)
+    deployment, parameters = _validated(action_id, param or [])
     try:
         token = token_for(settings)
         identity = gateway_identity(settings, token)
     except NotSignedIn as exc:
         _stderr.print(Text(f"✗ {exc}", style="red"), soft_wrap=True)
         raise typer.Exit(1) from exc
-    use_gateway(settings, token)
-    deployment, parameters = _validated(action_id, param or [], requester=str(identity["handle"]))
+    parameters = _as_requester(parameters, str(identity["handle"]))
 
+    from prefect.settings import PREFECT_API_KEY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_KEY: token}):
+        _run_through_gateway(
+            settings, action_id, deployment, parameters, wait=wait, as_json=as_json, timeout=timeout
+        )
+
+
+def _run_through_gateway(
+    settings: Settings,
+    action_id: str,
+    deployment: str,
+    parameters: dict[str, Any],
+    *,
+    wait: bool,
+    as_json: bool,
+    timeout: float,
+) -> None:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.exceptions import PrefectHTTPStatusError
