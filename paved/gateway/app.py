@@ -69,7 +69,6 @@ class Gateway:
         self.directory = Directory(
             config.registry_url.get_secret_value(),
             admin_team=config.admin_team,
-            ttl=config.identity_ttl_seconds,
         )
         self.logins = GitHubLogins(
             config.github_api_url, client=self.client, ttl=config.identity_ttl_seconds

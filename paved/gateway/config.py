@@ -44,8 +44,8 @@ class GatewayConfig(BaseSettings):
     identity_ttl_seconds: float = Field(
         default=60.0,
         ge=0,
-        description="How long a token's GitHub identity, and a person's registry facts, are "
-        "trusted before they are looked up again.",
+        description="How long GitHub's answer to who a token belongs to is trusted before it is "
+        "asked again (the registry is read on every request).",
     )
     secure_cookies: bool = Field(
         default=False,

@@ -1,15 +1,13 @@
 """What the gateway asks the registry: who a person is, and who may approve a run.
 
 Synchronous SQLAlchemy, one engine per gateway process; the app calls these through a
-thread pool. Answers about people are cached for `ttl` seconds: a person deactivated in
-the registry is refused within that time.
+thread pool. People are read on every request (an indexed lookup): a person deactivated in
+the registry is refused at their next call.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from threading import Lock
 
 from sqlalchemy import select
 
@@ -34,28 +32,16 @@ class PersonFacts:
 class Directory:
     """The registry, read (and journaled to) on the gateway's behalf."""
 
-    def __init__(self, registry_url: str, *, admin_team: str, ttl: float) -> None:
+    def __init__(self, registry_url: str, *, admin_team: str) -> None:
         self._engine = make_engine(registry_url)
         self._admin_team = admin_team
-        self._ttl = ttl
-        self._people: dict[str, tuple[float, PersonFacts | None]] = {}
-        self._lock = Lock()
 
     def close(self) -> None:
         self._engine.dispose()
 
     def person(self, handle: str) -> PersonFacts | None:
         """The person whose GitHub login is `handle` (case-insensitive), or None."""
-        key = handle.lower()
-        now = time.monotonic()
-        with self._lock:
-            cached = self._people.get(key)
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
-        facts = self._read_person(key)
-        with self._lock:
-            self._people[key] = (now, facts)
-        return facts
+        return self._read_person(handle.lower())
 
     def _read_person(self, handle: str) -> PersonFacts | None:
         with session_scope(self._engine) as session:

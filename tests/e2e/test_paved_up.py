@@ -1,21 +1,18 @@
-"""End to end: `paved up` in a temporary home on free ports, the demo request run through
-its deployment and the worker, then checked in the fake GitHub, the registry and Prefect;
+"""End to end: `paved up` in a temporary home on free ports (tests/e2e/conftest.py), the
+demo request run through the gateway as alice, its deployment and the worker, then checked
+in the fake GitHub, the registry and Prefect; dave's `service:create` through the gateway;
 then an owner changed while the broker is stopped, and its event delivered once it is back.
 
 This is the path a developer takes with `make up`; it runs the real CLI in a subprocess.
-One test, in steps, on one stack: `make test` spreads tests over xdist workers, and two
-tests here could land on two workers and start a stack each (~1 min apiece).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 import subprocess
-import sys
+import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,41 +22,9 @@ from sqlalchemy.orm import Session
 
 from registry.db import make_engine
 from registry.models import OutboxEvent
-from tests.stack.conftest import free_ports
+from tests.e2e.conftest import PAVED, PROJECT_DIR, STACK_GROUP, Stack
 
-pytestmark = pytest.mark.e2e
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-PAVED = str(Path(sys.executable).parent / "paved")
-
-
-@pytest.fixture(scope="module")
-def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    home = tmp_path_factory.mktemp("e2e") / ".paved"
-    prefect, github, aws, kafka = free_ports(4)
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("PAVED_", "PREFECT_"))
-    }
-    env.update(
-        PAVED_HOME=str(home),
-        PAVED_PROJECT_DIR=str(PROJECT_DIR),
-        PAVED_PREFECT_PORT=str(prefect),
-        PAVED_GITHUB_PORT=str(github),
-        PAVED_AWS_PORT=str(aws),
-        PAVED_KAFKA_PORT=str(kafka),
-    )
-    yield env
-    subprocess.run([PAVED, "down"], env=env, cwd=PROJECT_DIR, timeout=120, check=False)
-
-
-def paved(
-    env: dict[str, str], *args: str, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PAVED, *args], env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout
-    )
+pytestmark = [pytest.mark.e2e, STACK_GROUP]
 
 
 POLICY_TAGS = {
@@ -157,67 +122,89 @@ def registry_topic(bootstrap: str) -> list[dict[str, Any]]:
         consumer.close()
 
 
-def owner_change_survives_a_broker_outage(env: dict[str, str], components: dict[str, Any]) -> None:
-    """`service:transfer` with Kafka stopped completes and leaves its event in the outbox;
-    with Kafka back, `registry:events:publish` delivers it, once per key and version."""
-    registry_url = components["registry"]["url"]
-    stopped = paved(env, "stop", "kafka")
+CODE = re.compile(r"one-time code: ([0-9a-f]+)")
+RUN_ID = re.compile(r"Run: \S+ \(([0-9a-f-]{36})\)")
+
+
+def approval_requests(stack: Stack, handle: str) -> list[str]:
+    """The bodies of the approval requests (with a one-time code) `handle` received."""
+    listed = stack.paved("notifications", "--to", handle, "--json", timeout=30)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    return [m["body"] for m in json.loads(listed.stdout) if CODE.search(m["body"])]
+
+
+def approve_as(stack: Stack, handle: str, *, seen: int, timeout: float = 120) -> str:
+    """Wait for a new approval request to `handle` (after the `seen` ones), then resume
+    that run through the gateway as `handle`, with the code; returns the run's id."""
+    deadline = time.monotonic() + timeout
+    while len(asks := approval_requests(stack, handle)) <= seen:
+        assert time.monotonic() < deadline, f"no approval request reached {handle}"
+        time.sleep(1)
+    code, run_id = CODE.search(asks[-1]), RUN_ID.search(asks[-1])
+    assert code and run_id, asks[-1]
+    with stack.api(handle) as api:
+        while api.get(f"/flow_runs/{run_id.group(1)}").json()["state"]["type"] != "PAUSED":
+            assert time.monotonic() < deadline, "the run never paused"
+            time.sleep(0.5)
+        resumed = api.post(
+            f"/flow_runs/{run_id.group(1)}/resume", json={"run_input": {"code": code.group(1)}}
+        )
+    assert resumed.status_code in (200, 201), resumed.text
+    assert resumed.json()["status"] == "ACCEPT", resumed.text
+    return run_id.group(1)
+
+
+def owner_change_survives_a_broker_outage(stack: Stack) -> None:
+    """`service:transfer` (dave asks, carol approves) with Kafka stopped completes and
+    leaves its event in the outbox; with Kafka back, `registry:events:publish` delivers
+    it, once per key and version."""
+    registry_url = stack.registry_url
+    stopped = stack.paved("stop", "kafka")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert "Stopped kafka." in stopped.stdout
 
-    transfer = paved(
-        env,
-        "run",
-        "service:transfer",
-        "--param",
-        "service=orders",
-        "--param",
-        "new_owner=dave",
-        "--param",
-        "requester=carol",
-        "--param",
-        "reason=carol hands orders over to dave",
-        "--wait",
-        "--json",
+    seen = len(approval_requests(stack, "carol"))
+    transfer = subprocess.Popen(
+        [
+            PAVED,
+            "run",
+            "service:transfer",
+            "--param",
+            "service=orders",
+            "--param",
+            "new_owner=dave",
+            "--param",
+            "reason=carol hands orders over to dave",
+            "--wait",
+            "--json",
+        ],
+        env={**stack.env, "PAVED_TOKEN": stack.token("dave")},
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert transfer.returncode == 0, transfer.stdout + transfer.stderr
-    assert json.loads(transfer.stdout)["state"] == "Completed"
+    approve_as(stack, "carol", seen=seen)
+    out, err = transfer.communicate(timeout=300)
+    assert transfer.returncode == 0, out + err
+    assert json.loads(out)["state"] == "Completed"
     event = ownership_events(registry_url, "orders")[-1]
     assert event.payload["owner"] == "dave" and event.payload["previous"]["owner"] == "carol"
     assert event.published_at is None, "no broker: the event waits in the outbox"
 
-    started = paved(env, "start", "kafka")
+    started = stack.paved("start", "kafka")
     assert started.returncode == 0, started.stdout + started.stderr
     # The publisher's deployment, through the worker (it also runs every minute: either
-    # run may be the one that publishes; the deployment runs one at a time).
-    prefect_env = {
-        **env,
-        "PREFECT_API_URL": components["prefect"]["url"],
-        "PREFECT_HOME": str(Path(env["PAVED_HOME"]) / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    published = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "prefect"),
-            "deployment",
-            "run",
-            "registry-events-publish/registry:events:publish",
-            "--watch",
-            "--watch-timeout",
-            "300",
-        ],
-        env=prefect_env,
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=360,
-    )
+    # run may be the one that publishes; the deployment runs one at a time). Housekeeping
+    # is for admins: alice runs it.
+    published = stack.paved("run", "registry:events:publish", "--wait", as_="alice", timeout=360)
     assert published.returncode == 0, published.stdout + published.stderr
     assert all(e.published_at is not None for e in ownership_events(registry_url, "orders"))
 
     # The in-memory broker came back empty: what is on the topic was published since.
-    orders = [m for m in registry_topic(components["kafka"]["url"]) if m["service"] == "orders"]
+    orders = [
+        m for m in registry_topic(stack.components["kafka"]["url"]) if m["service"] == "orders"
+    ]
     seen = [(m["type"], m["version"], m["event_id"]) for m in orders]
     outbox = [(e.version, e.published_at) for e in ownership_events(registry_url, "orders")]
     assert [m["event_id"] for m in orders].count(event.event_id) == 1, (
@@ -228,33 +215,38 @@ def owner_change_survives_a_broker_outage(env: dict[str, str], components: dict[
     assert delivered["payload"]["owner"] == "dave"
     duplicates = Counter((m["service"], m["version"]) for m in orders)
     assert max(duplicates.values()) == 1, duplicates
-    owner = paved(env, "who-owns", "orders", "--json")
+    owner = stack.paved("who-owns", "orders", "--json")
     assert json.loads(owner.stdout)["owner"] == "dave"
 
 
-def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]) -> None:
-    up = paved(stack_env, "up")
-    assert up.returncode == 0, up.stdout + up.stderr
-    assert "Completed" in up.stdout
-    assert "/runs/flow-run/" in up.stdout
-    assert "paved who-owns acme/hello" in up.stdout
+def test_paved_up_runs_the_demo_through_the_gateway(stack: Stack) -> None:
+    up = stack.up.stdout
+    assert "Completed" in up
+    assert f"{stack.gateway_url}/runs/flow-run/" in up, "make up prints the gateway's URL"
+    assert "paved who-owns acme/hello" in up
 
-    status = paved(stack_env, "status", "--json")
-    assert status.returncode == 0, status.stdout + status.stderr
-    components = json.loads(status.stdout)["components"]
-    assert set(components) >= {"prefect", "worker", "github", "aws", "kafka", "registry"}
+    components = stack.components
+    assert set(components) >= {"gateway", "prefect", "worker", "github", "aws", "kafka"}
     assert all(component["healthy"] for component in components.values()), components
+    assert components["gateway"]["api_url"] == f"{stack.gateway_url}/api"
     prefect_api = components["prefect"]["url"]
     assert prefect_api.endswith("/api") and components["prefect"]["ui_url"]
-    assert components["kafka"]["url"] == f"127.0.0.1:{stack_env['PAVED_KAFKA_PORT']}"
+    assert components["kafka"]["url"] == f"127.0.0.1:{stack.env['PAVED_KAFKA_PORT']}"
     assert components["registry"]["url"].startswith("sqlite:///")
+
+    # Only the gateway (and the workers) hold Prefect's auth string.
+    direct = httpx.post(f"{prefect_api}/flow_runs/filter", json={}, trust_env=False)
+    assert direct.status_code == 401
+    with stack.api(None) as anonymous:
+        refused = anonymous.post("/flow_runs/filter", json={})
+    assert refused.status_code == 401 and "paved login" in refused.json()["detail"]
 
     github = components["github"]["url"]
     state = httpx.get(f"{github}/_fake/state").json()
     hello = next(repo for repo in state["repositories"] if repo["full_name"] == "acme/hello")
     assert "CODEOWNERS" in hello["files"]
 
-    owner = paved(stack_env, "who-owns", "acme/hello", "--json")
+    owner = stack.paved("who-owns", "acme/hello", "--json")
     assert owner.returncode == 0, owner.stdout + owner.stderr
     ownership = json.loads(owner.stdout)
     assert (ownership["service"], ownership["owner"], ownership["team"]) == (
@@ -263,59 +255,49 @@ def test_paved_up_runs_the_demo_through_the_deployment(stack_env: dict[str, str]
         "platform",
     )
 
-    runs = httpx.post(
-        f"{prefect_api}/flow_runs/filter",
-        json={
-            "flow_runs": {
-                "tags": {
-                    "all_": [
-                        "action:github:repo:create",
-                        "team:platform",
-                        "service:hello",
-                        "requester:alice",
-                    ]
-                }
-            }
-        },
-    ).json()
+    tags = ["action:github:repo:create", "team:platform", "service:hello", "requester:alice"]
+    with stack.api("alice") as api:
+        runs = api.post("/flow_runs/filter", json={"flow_runs": {"tags": {"all_": tags}}}).json()
     assert runs, "the demo flow run is found in Prefect by its tags"
     assert {run["state"]["type"] for run in runs} == {"COMPLETED"}
     assert all(run["deployment_id"] for run in runs), "it ran through the deployment"
+    assert {run["parameters"]["request"]["requester"] for run in runs} == {"alice"}
 
-    ran = paved(
-        stack_env,
-        "run",
-        "service:create",
-        "--param",
-        "name=orders",
-        "--param",
-        "team=payments",
-        "--param",
-        "owner=carol",
-        "--param",
-        "requester=dave",
-        "--wait",
-        "--json",
-    )
+
+def test_dave_creates_a_service_and_hands_it_over_through_a_broker_outage(stack: Stack) -> None:
+    named_carol = stack.paved(
+        "run", "service:create", "--param", "name=orders", "--param", "team=payments",
+        "--param", "owner=carol", "--param", "requester=carol", as_="dave",
+    )  # fmt: skip
+    assert named_carol.returncode == 1
+    assert "you are dave; a request as carol is refused" in named_carol.stderr
+
+    ran = stack.paved(
+        "run", "service:create", "--param", "name=orders", "--param", "team=payments",
+        "--param", "owner=carol", "--wait", "--json", as_="dave",
+    )  # fmt: skip
     assert ran.returncode == 0, ran.stdout + ran.stderr
     outcome = json.loads(ran.stdout)
-    assert outcome["state"] == "Completed" and "/runs/flow-run/" in outcome["url"]
+    assert outcome["state"] == "Completed"
+    assert outcome["url"].startswith(f"{stack.gateway_url}/runs/flow-run/")
     assert outcome["name"] == "create-service/payments/orders"
-    seen_by_the_providers(components)
-    orders = paved(stack_env, "who-owns", "payments.orders.events", "--json")
+    with stack.api("dave") as api:
+        run = api.get(f"/flow_runs/{outcome['flow_run_id']}").json()
+    assert "requester:dave" in run["tags"]
+    assert run["parameters"]["request"]["requester"] == "dave"
+    journal = stack.paved("journal", "list", "--requester", "dave", "--json")
+    entry = next(e for e in json.loads(journal.stdout) if e["flow_run_id"] == run["id"])
+    assert (entry["action"], entry["service"], entry["state"]) == (
+        "service:create",
+        "orders",
+        "Completed",
+    )
+    seen_by_the_providers(stack.components)
+    orders = stack.paved("who-owns", "payments.orders.events", "--json")
     assert json.loads(orders.stdout)["owner"] == "carol"
 
-    owner_change_survives_a_broker_outage(stack_env, components)
+    owner_change_survives_a_broker_outage(stack)
 
-    again = paved(stack_env, "up")
+    again = stack.paved("up")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Completed" in again.stdout
-
-    down = paved(stack_env, "down")
-    assert down.returncode == 0, down.stdout + down.stderr
-    after = paved(stack_env, "status", "--json")
-    assert after.returncode == 1
-    stopped = json.loads(after.stdout)["components"]
-    assert not any(
-        stopped[name]["healthy"] for name in ("prefect", "worker", "github", "aws", "kafka")
-    )
