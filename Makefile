@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: up down status test lint unit contract bench clean venv-test venv-up node postgres
+.PHONY: up down status test lint unit contract bench clean venv-test venv-up node postgres chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; \
 	fi
 
+# Debian's Chromium, for the browser tests (Playwright drives it; no browser download).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing chromium (the browser tests sign in through the gateway with it)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 up: venv-up
 	$(BIN)/paved up
 
@@ -51,8 +58,9 @@ lint: venv-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: venv-test node postgres lint
-	$(BIN)/python -m pytest -n 3
+# loadgroup: the e2e modules share one stack, so they stay on one worker.
+test: venv-test node postgres chromium lint
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 # Figures, not assertions: the stack is started (idempotent), then the benchmark scripts
 # print what they measure. BURST sets how many service:create run at once.

@@ -135,9 +135,9 @@ def save_blocks(settings: Settings, seed: SeedData) -> None:
         )
     ).save(AWS_BLOCK, overwrite=True)
     KafkaCluster(bootstrap_servers=settings.kafka_bootstrap).save(KAFKA_BLOCK, overwrite=True)
-    RegistryDatabase(
-        url=SecretStr(settings.registry_url), admin_team=settings.admin_team
-    ).save(REGISTRY_BLOCK, overwrite=True)
+    RegistryDatabase(url=SecretStr(settings.registry_url), admin_team=settings.admin_team).save(
+        REGISTRY_BLOCK, overwrite=True
+    )
 
 
 def save_notification_blocks(settings: Settings, seed: SeedData) -> dict[str, str]:
