@@ -4,17 +4,25 @@
     github-team        member | maintainer            membership of the service's owning team
     github-repository  pull | triage | push |         a direct permission on the service's
                        maintain | admin               repository
-    aws-iam            read | write                   inline policy `paved-<service>-<permission>`
-                                                      on IAM user `paved-<handle>` over the
-                                                      service's S3, SQS and DynamoDB ARNs
+    aws-iam            read | write                   inline policy `paved-<service>-<permission>-
+                                                      <environment>` on IAM user `paved-<handle>`
+                                                      over the service's S3, SQS and DynamoDB
+                                                      ARNs of that environment
     kafka-acl          read | write                   refused unless the cluster has an
                                                       authorizer (Tansu aborts on ACL calls)
 
 A grant runs: validate (requester in the service's team, person active, the service has
-what the kind needs) -> approval by the change approver for write access or production
-(flows.approval) -> provider tasks (idempotent) -> `grant_access` in the registry with
-approver and expiry -> artifact. A revoke removes the membership, permission or policy
-(what is gone already is fine) and marks the grants revoked. Both are journaled.
+what the kind needs) -> approval (flows.approval: the change approver, never the
+requester) for write access, production, and team membership (it gives `maintain` on the
+team's repositories and a seat among production reviewers) -> provider tasks
+(idempotent) -> `grant_access` in the registry with approver and expiry -> artifact. A
+revoke removes the membership, permission or policy (what is gone already is fine) and
+marks the grants revoked; revoking anyone's access but your own waits for the same
+approval. Both are journaled. flows.access_expire revokes what has expired.
+
+AWS resources carry their environment in the registry tag `paved:environment`; one
+without it counts as production (what Paved makes today serves the deployed service), so
+a `staging` grant never covers it. "read" never consumes a queue's messages.
 """
 
 from __future__ import annotations
@@ -58,15 +66,21 @@ from tasks.github_access import (
 )
 
 __all__ = [
+    "ENVIRONMENT_TAG",
     "GRANT_ACTION",
     "PERMISSIONS",
     "REVOKE_ACTION",
     "AccessGrantRequest",
+    "AccessPlan",
     "AccessResult",
     "AccessRevokeRequest",
     "access_grant",
     "access_revoke",
     "grant_permission",
+    "needs_approval",
+    "parse_grant_permission",
+    "plan_access",
+    "remove_access",
 ]
 
 GRANT_ACTION = "access:grant"
@@ -86,6 +100,9 @@ REPOSITORY_KIND = "github_repository"
 # Kinds of AWS resource a grant covers, told apart by their ARN's service.
 _AWS_ARN_SERVICES = ("s3", "sqs", "dynamodb")
 APPROVAL_TIMEOUT_SECONDS = 3600
+ENVIRONMENT_TAG = "paved:environment"
+# Resources without ENVIRONMENT_TAG: the safe assumption is that they are production's.
+UNTAGGED_ENVIRONMENT = "production"
 
 
 def _arn_service(arn: str) -> str:
@@ -98,14 +115,30 @@ def grant_permission(*, kind: str, permission: str, environment: str) -> str:
     return f"{kind}:{permission}@{environment}"
 
 
+def parse_grant_permission(value: str) -> tuple[str, str, str]:
+    """`(kind, permission, environment)` of a registry permission string made by
+    grant_permission; ValueError for anything else."""
+    kind, _, rest = value.partition(":")
+    permission, _, environment = rest.partition("@")
+    if kind not in PERMISSIONS or permission not in PERMISSIONS[kind] or not environment:
+        raise ValueError(f"{value!r} is not an access:grant permission")
+    return kind, permission, environment
+
+
 def iam_user_name(handle: str) -> str:
     """The IAM user of a person: `paved-<handle>`."""
     return f"paved-{handle}"
 
 
-def iam_policy_name(*, service: str, permission: str) -> str:
-    """The inline policy of a grant: `paved-<service>-<permission>`."""
-    return f"paved-{service}-{permission}"
+def iam_policy_name(*, service: str, permission: str, environment: str) -> str:
+    """The inline policy of a grant: `paved-<service>-<permission>-<environment>`, so a
+    staging grant and a production grant are revoked (and expire) apart."""
+    return f"paved-{service}-{permission}-{environment}"
+
+
+def resource_environment(tags: dict[str, str] | None) -> str:
+    """The environment a registry resource belongs to, from its tags."""
+    return (tags or {}).get(ENVIRONMENT_TAG) or UNTAGGED_ENVIRONMENT
 
 
 class _AccessRequest(PavedRequest):
@@ -180,8 +213,16 @@ class AccessResult(BaseModel):
 
 
 def needs_approval(request: _AccessRequest) -> bool:
-    """Write access and anything in production wait for the change approver."""
-    return request.permission in WRITE_PERMISSIONS or request.environment == "production"
+    """Waiting for approval: a grant of write access, of anything in production, or of
+    team membership (maintain on every team repository, a production reviewer seat); a
+    revoke of anyone's access but the requester's own."""
+    if isinstance(request, AccessRevokeRequest):
+        return request.person.strip().lower() != request.requester.strip().lower()
+    return (
+        request.kind == "github-team"
+        or request.permission in WRITE_PERMISSIONS
+        or request.environment == "production"
+    )
 
 
 def _run_name(prefix: str) -> str:
@@ -192,7 +233,7 @@ def _run_name(prefix: str) -> str:
 # --- validation -------------------------------------------------------------------------
 
 
-class _Plan(BaseModel):
+class AccessPlan(BaseModel):
     """What a validated request will act on."""
 
     context: ServiceContext
@@ -201,9 +242,14 @@ class _Plan(BaseModel):
     policy_document: dict[str, Any] | None = None
 
 
-def _validate(request: _AccessRequest, *, granting: bool) -> _Plan:
-    """Every check that can fail before a side effect does."""
-    context = load_service_context(service=request.service, requester=request.requester)
+def plan_access(
+    request: _AccessRequest, *, granting: bool, context: ServiceContext | None = None
+) -> AccessPlan:
+    """Every check that can fail before a side effect does. Without `context`, the
+    requester must be an active member of the service's team; Paved's own runs
+    (access:expire) pass the service's context instead."""
+    if context is None:
+        context = load_service_context(service=request.service, requester=request.requester)
     with registry_session() as session:
         if granting:
             queries.require_active_person(session, handle=request.person, role="person")
@@ -215,41 +261,48 @@ def _validate(request: _AccessRequest, *, granting: bool) -> _Plan:
             for r in resources
             if r.provider == Provider.GITHUB and r.kind == REPOSITORY_KIND
         ]
-        arns = [
-            r.external_id
+        aws = [
+            (r.external_id, resource_environment(r.tags))
             for r in resources
             if r.provider == Provider.AWS
             and r.status == ResourceStatus.ACTIVE
             and r.external_id
             and _arn_service(r.external_id) in _AWS_ARN_SERVICES
         ]
+        arns = [arn for arn, environment in aws if environment == request.environment]
     person = request.person.lower()
     if request.kind == "github-team":
-        return _Plan(context=context, target=f"team {context.team}")
+        return AccessPlan(context=context, target=f"team {context.team}")
     if request.kind == "github-repository":
         if not repositories:
             raise PolicyViolation(
                 f"service {request.service!r} has no GitHub repository in the registry; "
                 "run github:repo:create first"
             )
-        return _Plan(context=context, target=repositories[0], repository=repositories[0])
+        return AccessPlan(context=context, target=repositories[0], repository=repositories[0])
     if request.kind == "aws-iam":
         target = f"{iam_user_name(person)}/" + iam_policy_name(
-            service=request.service, permission=request.permission
+            service=request.service, permission=request.permission, environment=request.environment
         )
         if not granting:
-            return _Plan(context=context, target=target)
+            return AccessPlan(context=context, target=target)
         if not arns:
+            others = sorted({environment for _, environment in aws})
             raise PolicyViolation(
                 f"service {request.service!r} has no active S3, SQS or DynamoDB resource in "
-                "the registry: there is nothing to grant aws-iam access to"
+                f"{request.environment} in the registry (resources without a {ENVIRONMENT_TAG} "
+                f"tag count as {UNTAGGED_ENVIRONMENT}"
+                + (f"; it has some in {', '.join(others)}" if others else "")
+                + f"): there is nothing to grant aws-iam access to in {request.environment}"
             )
         permission: Literal["read", "write"] = "write" if request.permission == "write" else "read"
         try:
-            document = access_policy_document(arns, permission=permission)
+            document = access_policy_document(
+                arns, permission=permission, environment=request.environment
+            )
         except ValueError as exc:
             raise PolicyViolation(f"cannot build the access policy: {exc}") from exc
-        return _Plan(context=context, target=target, policy_document=document)
+        return AccessPlan(context=context, target=target, policy_document=document)
     kafka = load_block(KafkaCluster, KAFKA_BLOCK)
     if not kafka.has_authorizer:
         raise PolicyViolation(
@@ -278,26 +331,14 @@ def access_grant(request: AccessGrantRequest) -> AccessResult:
     logger = get_run_logger()
     team = owning_team(request.service)
     with journaled(action=GRANT_ACTION, request=request, team=team, service=request.service):
-        plan = _validate(request, granting=True)
+        plan = plan_access(request, granting=True)
         expires_at = (
             utc_now() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
         )
         if request.dry_run:
             return _dry_run(request, plan, expires_at=expires_at)
 
-        approval: Approval | None = None
-        if needs_approval(request):
-            approval = request_approval(
-                context=plan.context,
-                action=GRANT_ACTION,
-                summary=(
-                    f"{request.kind} {request.permission} on {plan.target} "
-                    f"({request.environment}) for {request.person}, asked by "
-                    f"{request.requester}: {request.reason}"
-                ),
-                timeout_seconds=APPROVAL_TIMEOUT_SECONDS,
-                poll_interval_seconds=float(os.environ.get("PAVED_APPROVAL_POLL_SECONDS", "2")),
-            )
+        approval = _approval(request, plan, action=GRANT_ACTION)
         changed = _grant(request, plan)
         with registry_session() as session:
             queries.grant_access(
@@ -331,7 +372,25 @@ def access_grant(request: AccessGrantRequest) -> AccessResult:
         return result
 
 
-def _grant(request: AccessGrantRequest, plan: _Plan) -> bool:
+def _approval(request: _AccessRequest, plan: AccessPlan, *, action: str) -> Approval | None:
+    """The approval the request needs (see needs_approval), or None."""
+    if not needs_approval(request):
+        return None
+    verb = "grant" if action == GRANT_ACTION else "revoke"
+    return request_approval(
+        context=plan.context,
+        action=action,
+        summary=(
+            f"{verb} {request.kind} {request.permission} on {plan.target} "
+            f"({request.environment}) for {request.person}, asked by "
+            f"{request.requester}: {request.reason}"
+        ),
+        timeout_seconds=APPROVAL_TIMEOUT_SECONDS,
+        poll_interval_seconds=float(os.environ.get("PAVED_APPROVAL_POLL_SECONDS", "2")),
+    )
+
+
+def _grant(request: AccessGrantRequest, plan: AccessPlan) -> bool:
     person = request.person.lower()
     if request.kind == "github-team":
         github = load_block(GitHubOrganization, GITHUB_BLOCK)
@@ -359,7 +418,11 @@ def _grant(request: AccessGrantRequest, plan: _Plan) -> bool:
     changed = ensure_user_policy(
         aws,
         user_name=user.name,
-        policy_name=iam_policy_name(service=request.service, permission=request.permission),
+        policy_name=iam_policy_name(
+            service=request.service,
+            permission=request.permission,
+            environment=request.environment,
+        ),
         document=plan.policy_document,
     )
     return user.created or changed
@@ -379,10 +442,11 @@ def access_revoke(request: AccessRevokeRequest) -> AccessResult:
     """Remove `request.person`'s `request.kind` access to `request.service`; idempotent."""
     team = owning_team(request.service)
     with journaled(action=REVOKE_ACTION, request=request, team=team, service=request.service):
-        plan = _validate(request, granting=False)
+        plan = plan_access(request, granting=False)
         if request.dry_run:
             return _dry_run(request, plan, expires_at=None)
-        changed = _revoke(request, plan)
+        approval = _approval(request, plan, action=REVOKE_ACTION)
+        changed = remove_access(request, plan)
         with registry_session() as session:
             revoked = queries.revoke_access(
                 session,
@@ -396,7 +460,7 @@ def access_revoke(request: AccessRevokeRequest) -> AccessResult:
             kind=request.kind,
             permission=request.grant_permission,
             target=plan.target,
-            approver=None,
+            approver=approval.approver if approval else None,
             expires_at=None,
             changed=changed or bool(revoked),
             dry_run=False,
@@ -405,7 +469,9 @@ def access_revoke(request: AccessRevokeRequest) -> AccessResult:
         return result
 
 
-def _revoke(request: AccessRevokeRequest, plan: _Plan) -> bool:
+def remove_access(request: AccessRevokeRequest, plan: AccessPlan) -> bool:
+    """Take the access away at the provider; what is gone already is fine. True when it
+    removed something."""
     person = request.person.lower()
     if request.kind == "github-team":
         github = load_block(GitHubOrganization, GITHUB_BLOCK)
@@ -418,14 +484,18 @@ def _revoke(request: AccessRevokeRequest, plan: _Plan) -> bool:
     return delete_user_policy(
         aws,
         user_name=iam_user_name(person),
-        policy_name=iam_policy_name(service=request.service, permission=request.permission),
+        policy_name=iam_policy_name(
+            service=request.service,
+            permission=request.permission,
+            environment=request.environment,
+        ),
     )
 
 
 # --- reports ----------------------------------------------------------------------------
 
 
-def _dry_run(request: _AccessRequest, plan: _Plan, *, expires_at: Any) -> AccessResult:
+def _dry_run(request: _AccessRequest, plan: AccessPlan, *, expires_at: Any) -> AccessResult:
     granting = isinstance(request, AccessGrantRequest)
     verb = "grant" if granting else "revoke"
     lines = [
@@ -436,10 +506,11 @@ def _dry_run(request: _AccessRequest, plan: _Plan, *, expires_at: Any) -> Access
         f"- {verb} `{request.kind}` `{request.permission}` on {plan.target} "
         f"({request.environment})",
     ]
-    if granting and needs_approval(request):
+    if needs_approval(request):
         lines.append(
             f"- first wait for approval by `{plan.context.change_approver}`, change approver "
-            f"of `{request.service}`, with a one-time code sent to them"
+            f"of `{request.service}` (the team lead or an admin when that is you), with a "
+            "one-time code sent to them"
         )
     if plan.policy_document is not None:
         lines += ["- with this inline policy:", "", "```json", _json(plan.policy_document), "```"]

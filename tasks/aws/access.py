@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCESS_ACTIONS",
+    "CONSUMING_ACTIONS",
     "IamUserInfo",
     "access_policy_document",
     "delete_user_policy",
@@ -45,13 +46,10 @@ ACCESS_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "write": ("s3:PutObject", "s3:DeleteObject"),
     },
     "sqs": {
-        "read": (
-            "sqs:ReceiveMessage",
-            "sqs:GetQueueAttributes",
-            "sqs:GetQueueUrl",
-            "sqs:ChangeMessageVisibility",
-        ),
-        "write": ("sqs:SendMessage", "sqs:DeleteMessage"),
+        # Reading a queue is looking at it: receiving, hiding or deleting a message takes
+        # it from the service that consumes it, so no grant includes CONSUMING_ACTIONS.
+        "read": ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"),
+        "write": ("sqs:SendMessage",),
     },
     "dynamodb": {
         "read": (
@@ -71,6 +69,12 @@ ACCESS_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# Actions that consume a queue's messages: the service's own role does that, never a person.
+CONSUMING_ACTIONS = frozenset(
+    {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:PurgeQueue"}
+)
+
+
 class IamUserInfo(BaseModel):
     """A person's IAM user as Paved left it."""
 
@@ -86,12 +90,18 @@ def _service_of(arn: str) -> str:
     return parts[2]
 
 
-def access_policy_document(arns: Iterable[str], *, permission: AccessLevel) -> dict[str, Any]:
+def access_policy_document(
+    arns: Iterable[str], *, permission: AccessLevel, environment: str
+) -> dict[str, Any]:
     """A least-privilege permissions policy giving `permission` on `arns` (S3 buckets,
-    SQS queues, DynamoDB tables), one statement per service; validated.
+    SQS queues, DynamoDB tables) of one `environment`, one statement per service, each
+    Sid naming the environment; validated. The caller picks the ARNs of that environment:
+    an ARN does not say which one it belongs to.
 
     Raises ValueError for an ARN of another service, or when `arns` is empty.
     """
+    if not environment.isalnum():
+        raise ValueError(f"environment {environment!r}: letters and digits only")
     by_service: dict[str, list[str]] = {}
     for arn in sorted(set(arns)):
         service = _service_of(arn)
@@ -112,7 +122,8 @@ def access_policy_document(arns: Iterable[str], *, permission: AccessLevel) -> d
             resources = [item for arn in resources for item in (arn, f"{arn}/index/*")]
         statements.append(
             {
-                "Sid": f"Paved{service.capitalize()}{permission.capitalize()}",
+                "Sid": f"Paved{service.capitalize()}{permission.capitalize()}"
+                f"{environment.capitalize()}",
                 "Effect": "Allow",
                 "Action": sorted(actions),
                 "Resource": resources,
