@@ -333,9 +333,9 @@ def _refuse_foreign_topics(service: str, cluster: KafkaCluster, specs: list[Topi
             known = queries.get_resource(
                 session, provider=Provider.KAFKA, kind=RESOURCE_KIND, name=spec.name
             )
-            if known is None or known.service_id is None:
+            if known is None or known.service is None:
                 foreign.append(f"{spec.name} (the registry has no record of it)")
-            elif known.service_id != owner.id:
+            elif known.service.id != owner.id:
                 foreign.append(f"{spec.name} (service {known.service.name!r}'s in the registry)")
     if foreign:
         raise Conflict(

@@ -27,7 +27,13 @@ from flows.aws_storage_create import StorageCreateRequest, aws_storage_create
 from flows.github_pipeline_create import PipelineCreateRequest, github_pipeline_create
 from flows.github_repo_create import RepoCreateRequest, github_repo_create
 from flows.kafka_topics_create import TopicRequest, TopicsCreateRequest, kafka_topics_create
-from flows.resource_removal import Providers, RemovableResource, removal_order, remove
+from flows.resource_removal import (
+    Providers,
+    RemovableResource,
+    not_ours,
+    removal_order,
+    remove,
+)
 from flows.runtime import journaled, registry_session, request_field
 from registry import policy, queries
 from registry.errors import Conflict, NotFound
@@ -340,21 +346,31 @@ def _clean_up(
     cause: Exception,
     flow_run_id: str,
 ) -> None:
-    """Remove what this failed run created, and journal it (the run still fails)."""
+    """Remove what this failed run created, and journal it (the run still fails).
+
+    What the registry recorded for the service before the run (a previous run's work)
+    stays. So does a resource this run recorded but the provider says is another's: an
+    action refused to adopt it, and it is left exactly as it was. Each is removed in the
+    region it was made in.
+    """
     logger = get_run_logger()
     started = datetime.now(UTC)
     with registry_session() as session:
         created = [
-            RemovableResource(
-                provider=str(r.provider), kind=r.kind, name=r.name, external_id=r.external_id
-            )
+            RemovableResource.of(r)
             for r in queries.find_resources(session, service=request.name)
             if (str(r.provider), r.kind, r.name) not in before
         ]
     providers = Providers()
-    removed, failed = [], []
+    removed: list[str] = []
+    failed: list[str] = []
+    left: list[str] = []
     for resource in removal_order(created):
         try:
+            why_not = not_ours(resource, providers, service=request.name)
+            if why_not is not None:
+                left.append(why_not)
+                continue
             remove(resource, providers)
         except Exception as exc:
             failed.append(f"{resource.kind} {resource.name}: {exc}")
@@ -370,7 +386,12 @@ def _clean_up(
                 status=ResourceStatus.RETIRED,
                 error=f"cleaned up after a failed {ACTION}: {cause}",
             )
-    logger.warning("Cleaned up after the failure: removed %s; failed %s", removed, failed)
+    logger.warning(
+        "Cleaned up after the failure: removed %s; failed %s; left (not ours) %s",
+        removed,
+        failed,
+        left,
+    )
     with registry_session() as session:
         queries.append_journal(
             session,
@@ -379,7 +400,7 @@ def _clean_up(
             requester=request.requester,
             team=request.team,
             service=request.name,
-            parameters={"removed": removed, "failed": failed},
+            parameters={"removed": removed, "failed": failed, "left": left},
             state="Failed" if failed else "Completed",
             started_at=started,
             ended_at=datetime.now(UTC),

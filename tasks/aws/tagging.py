@@ -1,4 +1,5 @@
-"""Re-tagging AWS resources Paved manages, e.g. when service:transfer moves a service.
+"""Re-tagging AWS resources Paved manages, e.g. when service:transfer moves a service;
+reading a resource's tags by its name, e.g. before a clean-up removes it.
 
 Each kind is read and written through its own service's tag API: one code path for every
 kind, and it covers what the Resource Groups Tagging API does not (on moto 5.2.5 that API
@@ -13,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from prefect import task
 
-from tasks.aws import aws_errors, error_code, tag_list, task_logger
+from tasks.aws import NOT_FOUND_CODES, aws_errors, error_code, tag_list, task_logger
 from tasks.errors import PermanentProviderError
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
 if TYPE_CHECKING:
     from blocks.aws import AwsAccount
 
-__all__ = ["TAGGABLE_KINDS", "retag"]
+__all__ = ["TAGGABLE_KINDS", "read_tags_by_name", "retag"]
 
 
 def _s3_name(identifier: str) -> str:
@@ -172,3 +173,100 @@ def retag(
         changed.append(f"{kind} {identifier}: set {', '.join(sorted(differing))}")
     task_logger().info("Retagged %d of %d resources", len(changed), len(resources))
     return changed
+
+
+def _found(call: Callable[[], Any], also_missing: frozenset[str] = frozenset()) -> Any:
+    """`call()`, or None when AWS answers that the resource does not exist."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) in NOT_FOUND_CODES | also_missing | {"404", "NoSuchTagSet"}:
+            return None
+        raise
+
+
+def _tags_of_bucket(account: AwsAccount, name: str) -> dict[str, str] | None:
+    s3 = account.get_client("s3")
+    if _found(lambda: s3.head_bucket(Bucket=name)) is None:
+        return None
+    return _read_s3(account, name)
+
+
+def _tags_of_queue(account: AwsAccount, name: str) -> dict[str, str] | None:
+    sqs = account.get_client("sqs")
+    found = _found(lambda: sqs.get_queue_url(QueueName=name))
+    return None if found is None else _read_sqs(account, found["QueueUrl"])
+
+
+def _tags_of_table(account: AwsAccount, name: str) -> dict[str, str] | None:
+    found = _found(lambda: account.get_client("dynamodb").describe_table(TableName=name))
+    return None if found is None else _read_dynamodb(account, found["Table"]["TableArn"])
+
+
+def _tags_of_ecr(account: AwsAccount, name: str) -> dict[str, str] | None:
+    ecr = account.get_client("ecr")
+    found = _found(lambda: ecr.describe_repositories(repositoryNames=[name]))
+    return None if found is None else _read_ecr(account, found["repositories"][0]["repositoryArn"])
+
+
+def _tags_of_log_group(account: AwsAccount, name: str) -> dict[str, str] | None:
+    logs = account.get_client("logs")
+    for group in logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", []):
+        if group["logGroupName"] == name:
+            return _read_logs(account, str(group["arn"]))
+    return None
+
+
+def _tags_of_family(account: AwsAccount, name: str) -> dict[str, str] | None:
+    ecs = account.get_client("ecs")
+    found = _found(
+        lambda: ecs.describe_task_definition(taskDefinition=name, include=["TAGS"]),
+        also_missing=frozenset({"ClientException"}),
+    )
+    return None if found is None else {t["key"]: t["value"] for t in found.get("tags", [])}
+
+
+def _tags_of_ecs_service(account: AwsAccount, name: str) -> dict[str, str] | None:
+    ecs = account.get_client("ecs")
+    found = _found(
+        lambda: ecs.describe_services(cluster=account.ecs_cluster, services=[name]),
+        also_missing=frozenset({"ClusterNotFoundException"}),
+    )
+    active = [s for s in (found or {}).get("services", []) if s.get("status") == "ACTIVE"]
+    return _read_ecs(account, active[0]["serviceArn"]) if active else None
+
+
+def _tags_of_role(account: AwsAccount, name: str) -> dict[str, str] | None:
+    iam = account.get_client("iam")
+    found = _found(lambda: iam.list_role_tags(RoleName=name))
+    return None if found is None else {t["Key"]: t["Value"] for t in found.get("Tags", [])}
+
+
+_TAGS_BY_NAME: dict[str, Callable[[AwsAccount, str], dict[str, str] | None]] = {
+    "s3_bucket": _tags_of_bucket,
+    "sqs_queue": _tags_of_queue,
+    "dynamodb_table": _tags_of_table,
+    "ecr_repository": _tags_of_ecr,
+    "cloudwatch_log_group": _tags_of_log_group,
+    "ecs_task_definition": _tags_of_family,
+    "ecs_service": _tags_of_ecs_service,
+    "iam_role": _tags_of_role,
+}
+
+
+@task(name="aws: read tags", **PROVIDER_TASK_OPTIONS)
+def read_tags_by_name(account: AwsAccount, *, kind: str, name: str) -> dict[str, str] | None:
+    """The tags of the `kind` resource named `name` in the account's region (a task
+    definition: its latest ACTIVE revision); None when there is no such resource.
+
+    By name, so it answers for a resource whose creation failed before its ARN was known.
+    """
+    if kind not in _TAGS_BY_NAME:
+        raise PermanentProviderError(
+            provider="aws",
+            operation="read tags",
+            resource=name,
+            cause=f"unknown kind {kind!r}; Paved reads {', '.join(sorted(_TAGS_BY_NAME))}",
+        )
+    with aws_errors(f"read tags of {kind}", name):
+        return _TAGS_BY_NAME[kind](account, name)
