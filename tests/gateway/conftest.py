@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from pydantic import SecretStr
 
 from paved.gateway.app import create_app
 from paved.gateway.config import GatewayConfig
@@ -229,13 +230,13 @@ def gateway(
     """The gateway in front of those three, in-process."""
     config = GatewayConfig(
         prefect_url=prefect_server.url,
-        prefect_auth_string=prefect_server.auth_string,
+        prefect_auth_string=SecretStr(prefect_server.auth_string),
         github_api_url=github.url,
         github_web_url=github.url,
         oauth_client_id=github.identity.oauth_client_id,
-        oauth_client_secret=github.identity.oauth_client_secret,
-        session_key=secrets.token_hex(32),
-        registry_url=registry_url,
+        oauth_client_secret=SecretStr(github.identity.oauth_client_secret),
+        session_key=SecretStr(secrets.token_hex(32)),
+        registry_url=SecretStr(registry_url),
         admin_team=ADMIN_TEAM,
     )
     url, server, thread = _serve(create_app(config))
