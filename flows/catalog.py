@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import Flow
 
+from flows.access_expire import access_expire
 from flows.access_grant import AccessGrantRequest, AccessRevokeRequest, access_grant, access_revoke
 from flows.action_request import PavedRequest
 from flows.audit_cost import CostAuditRequest, audit_cost
@@ -95,7 +96,8 @@ ACTIONS: dict[str, Action] = {
             id="access:revoke",
             flow=access_revoke,
             request_model=AccessRevokeRequest,
-            summary="Take a grant back.",
+            summary="Take a grant back (someone else's waits for approval).",
+            sensitive=True,
         ),
         Action(
             id="service:create",
@@ -169,6 +171,11 @@ HOUSEKEEPING: dict[str, Housekeeping] = {
             id="journal:report",
             flow=journal_report,
             summary="The journal report as artifacts (weekly on schedule).",
+        ),
+        Housekeeping(
+            id="access:expire",
+            flow=access_expire,
+            summary="Remove the provider access of grants past their expiry (every 15 minutes).",
         ),
         Housekeeping(
             id="journal:reconcile",

@@ -6,6 +6,7 @@ write and never commit: the caller's ``session_scope`` decides.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +33,7 @@ __all__ = [
     "ResourceKey",
     "add_dependency",
     "dependencies_of",
+    "due_grants",
     "expire_grants",
     "find_grants",
     "grant_access",
@@ -280,18 +282,37 @@ def find_grants(
     return list(session.scalars(statement.order_by(AccessGrant.granted_at, AccessGrant.id)))
 
 
-def expire_grants(session: Session, *, now: datetime | None = None) -> list[AccessGrant]:
-    """Mark active grants whose ``expires_at`` has passed as expired; returns them."""
+def due_grants(session: Session, *, now: datetime | None = None) -> list[AccessGrant]:
+    """Active grants whose ``expires_at`` has passed, oldest expiry first, with their
+    person and service (and its team) loaded."""
     moment = now or utc_now()
-    grants = list(
+    return list(
         session.scalars(
-            select(AccessGrant).where(
+            select(AccessGrant)
+            .options(
+                joinedload(AccessGrant.person),
+                joinedload(AccessGrant.service).joinedload(Service.team),
+            )
+            .where(
                 AccessGrant.status == GrantStatus.ACTIVE,
                 AccessGrant.expires_at.is_not(None),
                 AccessGrant.expires_at <= moment,
             )
+            .order_by(AccessGrant.expires_at, AccessGrant.id)
         )
     )
+
+
+def expire_grants(
+    session: Session, *, now: datetime | None = None, grant_ids: Collection[int] | None = None
+) -> list[AccessGrant]:
+    """Mark active grants whose ``expires_at`` has passed as expired (only those of
+    ``grant_ids`` when given); returns them."""
+    grants = [
+        grant
+        for grant in due_grants(session, now=now)
+        if grant_ids is None or grant.id in grant_ids
+    ]
     for grant in grants:
         grant.status = GrantStatus.EXPIRED
     session.flush()
