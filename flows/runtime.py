@@ -200,19 +200,8 @@ def journal_state(
     """Append a state within a journaled run (Paused, Approved, Remediated...), copying
     the run's first row and adding ``extra`` to its parameters under ``key``."""
     with registry_session() as session:
-        entries = queries.journal_for_run(session, flow_run_id=flow_run_id)
-        if not entries:
-            raise RuntimeError("journal_state runs inside journaled(...)")
-        first = entries[0]
-        queries.append_journal(
-            session,
-            flow_run_id=flow_run_id,
-            action=first.action,
-            requester=first.requester,
-            team=first.team,
-            service=first.service,
-            parameters={**first.parameters, key: extra},
-            state=state,
-            started_at=first.started_at,
-            error=error,
+        appended = queries.append_run_state(
+            session, flow_run_id=flow_run_id, state=state, key=key, extra=extra, error=error
         )
+        if appended is None:
+            raise RuntimeError("journal_state runs inside journaled(...)")

@@ -22,6 +22,7 @@ __all__ = [
     "REFUSED",
     "RunSummary",
     "append_journal",
+    "append_run_state",
     "journal_for_run",
     "latest_journal",
     "pending_approval",
@@ -81,6 +82,40 @@ def append_journal(
     session.add(entry)
     session.flush()
     return entry
+
+
+def append_run_state(
+    session: Session,
+    *,
+    flow_run_id: str | UUID,
+    state: str,
+    key: str,
+    extra: dict[str, Any],
+    error: str | None = None,
+) -> JournalEntry | None:
+    """Append a state within a journaled run (Paused, Approved, Refused...), copying the
+    run's first row and adding ``extra`` to its parameters under ``key``; None when the
+    run has no journal yet."""
+    first = session.scalars(
+        select(JournalEntry)
+        .where(JournalEntry.flow_run_id == str(flow_run_id))
+        .order_by(JournalEntry.id)
+        .limit(1)
+    ).one_or_none()
+    if first is None:
+        return None
+    return append_journal(
+        session,
+        flow_run_id=flow_run_id,
+        action=first.action,
+        requester=first.requester,
+        team=first.team,
+        service=first.service,
+        parameters={**first.parameters, key: extra},
+        state=state,
+        started_at=first.started_at,
+        error=error,
+    )
 
 
 def journal_for_run(session: Session, *, flow_run_id: str | UUID) -> list[JournalEntry]:

@@ -34,6 +34,7 @@ from registry.answers import (
 from registry.claims import claim, release
 from registry.graph import DependencyRow, dependents, deps
 from registry.journal import (
+    REFUSED,
     RunSummary,
     append_journal,
     append_run_state,
@@ -81,6 +82,7 @@ from registry.services import (
 
 __all__ = [
     "MATCHED_BY",
+    "REFUSED",
     "DeactivationReport",
     "DependencyInfo",
     "DependencyRow",

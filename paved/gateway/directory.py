@@ -74,20 +74,12 @@ class Directory:
         Returns False when the run has no journal yet (it never started): nothing to add to.
         """
         with session_scope(self._engine) as session:
-            entries = queries.journal_for_run(session, flow_run_id=flow_run_id)
-            if not entries:
-                return False
-            first = entries[0]
-            queries.append_journal(
+            appended = queries.append_run_state(
                 session,
                 flow_run_id=flow_run_id,
-                action=first.action,
-                requester=first.requester,
-                team=first.team,
-                service=first.service,
-                parameters={**first.parameters, "refused": {"who": who, "tried": what}},
                 state=REFUSED,
-                started_at=first.started_at,
+                key="refused",
+                extra={"who": who, "tried": what},
                 error=reason,
             )
-            return True
+            return appended is not None

@@ -215,3 +215,58 @@ def test_pending_approval_without_an_approver_is_none(session: Session) -> None:
     # Rows written before approvals named their approver give the gateway nobody.
     _approval_row(session, "r2", "Paused", None)
     assert queries.pending_approval(session, flow_run_id="r2") is None
+
+
+def test_run_summaries_say_who_asked_who_approved_and_who_was_refused(session: Session) -> None:
+    _run(session, "granted", ["Running"], action="access:grant")
+    queries.append_run_state(
+        session,
+        flow_run_id="granted",
+        state="Paused",
+        key="approval",
+        extra={"approver": "carol"},
+    )
+    assert queries.pending_approval(session, flow_run_id="granted") == "carol"
+    for who in ("dave", "erin"):
+        queries.append_run_state(
+            session,
+            flow_run_id="granted",
+            state=queries.REFUSED,
+            key="refused",
+            extra={"who": who, "tried": "resume"},
+            error=f"you are {who}; only carol may resume it",
+        )
+    # A refusal is an attempt on the run, not a state of it: the run is still Paused.
+    assert queries.latest_journal(session, action="access:grant")[0].state == "Paused"
+    queries.append_run_state(
+        session,
+        flow_run_id="granted",
+        state="Approved",
+        key="approval",
+        extra={"approver": "carol", "approved_by": "carol"},
+    )
+    assert queries.pending_approval(session, flow_run_id="granted") is None
+    _run(session, "granted", ["Completed"], action="access:grant")
+    _run(session, "other", ["Running", "Failed"], action="service:create")
+
+    newest, older = queries.run_summaries(session)
+    assert (newest.flow_run_id, newest.state, newest.error) == ("other", "Failed", None)
+    assert (older.flow_run_id, older.action, older.requester) == ("granted", "access:grant", "bob")
+    assert (older.state, older.approved_by, older.refused) == (
+        "Completed",
+        "carol",
+        ("dave", "erin"),
+    )
+    assert [r.flow_run_id for r in queries.run_summaries(session, action="access:grant")] == [
+        "granted"
+    ]
+    assert queries.run_summaries(session, requester="nobody") == []
+
+
+def test_append_run_state_needs_a_journaled_run(session: Session) -> None:
+    assert (
+        queries.append_run_state(
+            session, flow_run_id="never-started", state="Refused", key="refused", extra={}
+        )
+        is None
+    )
