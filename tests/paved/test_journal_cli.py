@@ -22,6 +22,7 @@ app = typer.Typer()
 journal = typer.Typer()
 journal.command("report")(journal_cli.journal_report)
 journal.command("log")(journal_cli.journal_log)
+journal.command("list")(journal_cli.journal_list)
 app.add_typer(journal, name="journal")
 
 
@@ -115,3 +116,28 @@ def test_chart_is_written_next_to_the_report(env: dict[str, str], tmp_path: Path
 def test_an_unwritable_chart_file_fails_clearly(env: dict[str, str], tmp_path: Path) -> None:
     code, output = _run(env, "journal", "report", "--chart", str(tmp_path / "no" / "c.png"))
     assert code == 1 and "cannot write the chart" in output
+
+
+def test_list_shows_runs_newest_first_filtered(env: dict[str, str]) -> None:
+    assert _log(env, "dns", 20)[0] == 0
+    code, output = _run(
+        env, "journal", "log", "Moved the hello DNS record by hand", "--category", "dns",
+        "--team", "platform", "--minutes", "5", "--requester", "alice",
+    )  # fmt: skip
+    assert code == 0, output
+
+    code, output = _run(env, "journal", "list", "--json")
+    assert code == 0, output
+    runs = json.loads(output)
+    assert [(r["action"], r["requester"], r["state"]) for r in runs] == [
+        ("ops:manual-task:record", "alice", "Completed"),
+        ("ops:manual-task:record", "bob", "Completed"),
+    ]
+    assert all(r["manual"] and r["approved_by"] is None for r in runs)
+
+    code, output = _run(env, "journal", "list", "--requester", "bob", "--json")
+    assert [r["requester"] for r in json.loads(output)] == ["bob"]
+    code, output = _run(env, "journal", "list", "--service", "nowhere", "--json")
+    assert json.loads(output) == []
+    code, output = _run({**env, "COLUMNS": "200"}, "journal", "list", "--since", "1d")
+    assert code == 0 and "ops:manual-task:record" in output
