@@ -239,7 +239,16 @@ def _rewritten(path: str, payload: Any, request: Request) -> Any:
 
 async def proxy(request: Request) -> Response:
     gateway = _gateway(request)
-    path = request.url.path
+    # Decide on the path Prefect routes on: percent-decoded, as its server decodes it
+    # (`/%61pi/variables/` is `/api/variables/` there). The path is forwarded as received.
+    path: str = request.scope["path"]
+    if any(segment in (".", "..") for segment in path.split("/")):
+        # Dot segments are dropped on the way (by httpx, or by Prefect's server when
+        # encoded as %2e): `/./api/variables/` would reach `/api/variables/` unruled.
+        return JSONResponse(
+            {"detail": f"the path {path!r} has . or .. segments: send it without them"},
+            status_code=400,
+        )
     is_api = path == "/api" or path.startswith("/api/")
     body = await request.body()
     if path not in _UNAUTHENTICATED_API:
@@ -256,13 +265,24 @@ async def proxy(request: Request) -> Response:
                 query=dict(request.query_params),
                 body=body,
             )
-            decision = await gateway.rules.decide(call, who)
+            try:
+                decision = await gateway.rules.decide(call, who)
+            except httpx.HTTPStatusError as exc:
+                # What the rule needed to read is not there (an unknown deployment or run):
+                # Prefect's own answer says so.
+                upstream_error = exc.response
+                return Response(
+                    upstream_error.content,
+                    status_code=upstream_error.status_code,
+                    headers=response_headers(upstream_error),
+                )
             if isinstance(decision, Refuse):
                 return JSONResponse({"detail": decision.message}, status_code=decision.status)
             body = decision.body
     upstream = await gateway.upstream.send(
         method=request.method,
-        path=path,
+        # Still percent-encoded: a decoded `%3F` would start a query upstream.
+        path=request.url.path,
         query=request.url.query,
         headers=list(request.headers.items()),
         body=body,
