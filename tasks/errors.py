@@ -8,6 +8,8 @@ ProviderError                 a provider call failed; carries provider, operatio
 
 from __future__ import annotations
 
+from tasks.logs import redact
+
 __all__ = [
     "PermanentProviderError",
     "ProviderError",
@@ -24,6 +26,9 @@ class ProviderError(Exception):
     """
 
     def __init__(self, *, provider: str, operation: str, resource: str, cause: str) -> None:
+        # A cause quoting a provider's message may quote a URL with its credentials.
+        cause = redact(cause)
+        resource = redact(resource)
         self.provider = provider
         self.operation = operation
         self.resource = resource

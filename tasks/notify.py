@@ -7,7 +7,9 @@ registry's `Person.notify_channel`), e.g. `custom-webhook/notify-carol` or
 `notify(body, subject)`; an HTTP 5xx, a 429 or a dropped connection from the webhook is
 transient and retried, anything else fails at once.
 
-Bodies may carry one-time approval codes: they are never logged.
+Bodies may carry one-time approval codes: they are never logged. A webhook URL is a
+credential (whoever holds it posts as Paved, and whoever can change it reads the codes):
+it is kept in the block's secrets, and a failed delivery never quotes it.
 """
 
 from __future__ import annotations
@@ -22,24 +24,40 @@ from prefect.blocks.core import Block
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
 from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
-from tasks.logs import task_logger
+from tasks.logs import redact, redact_logs_of, task_logger
 from tasks.retries import PROVIDER_TASK_OPTIONS
 
-__all__ = ["load_channel", "notify", "notify_errors", "save_webhook_channel", "webhook_block"]
+__all__ = [
+    "URL_SECRET",
+    "load_channel",
+    "notify",
+    "notify_errors",
+    "save_webhook_channel",
+    "webhook_block",
+]
 
 PROVIDER = "notify"
 _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# The placeholder the block's `url` holds; the URL itself is the secret of that name.
+URL_SECRET = "webhook_url"
+# httpx logs every request with its full URL, the webhook's credentials included.
+redact_logs_of("httpx", "httpcore")
 
 
 def webhook_block(*, handle: str, url: str) -> CustomWebhookNotificationBlock:
     """A webhook channel for `handle` posting JSON {"subject", "body"} to `url`.
+
+    `url` is stored as a secret value (the block's `secrets`, which Prefect encrypts and
+    never returns without `include_secrets`); the plain `url` field holds only the
+    placeholder `{{webhook_url}}`, filled in when a message is sent.
 
     The local stack points one at the webhook sink per person; production may point one
     at any JSON webhook (or save a SlackWebhook or MicrosoftTeamsWebhook instead).
     """
     return CustomWebhookNotificationBlock(
         name=f"notify-{handle}",
-        url=url,
+        url="{{" + URL_SECRET + "}}",
+        secrets={URL_SECRET: url},
         json_data={"subject": "{{subject}}", "body": "{{body}}"},
         headers=None,
         cookies=None,
@@ -72,15 +90,15 @@ def notify_errors(channel: str) -> Iterator[None]:
             operation="send notification",
             resource=channel,
             cause=f"the webhook answered HTTP {status}",
-        ) from exc
+        ) from None  # httpx's message quotes the URL, a secret
     except httpx.TransportError as exc:
         raise TransientProviderError(
             provider=PROVIDER,
             operation="send notification",
             resource=channel,
             cause=f"connection failed ({type(exc).__name__})",
-        ) from exc
-    except NotificationError as exc:
+        ) from None  # its message may quote the URL
+    except NotificationError:
         # Apprise-based blocks (Slack, Teams) report no status: a failed delivery is
         # most often the service being briefly unreachable, so it is worth retrying.
         raise TransientProviderError(
@@ -88,7 +106,7 @@ def notify_errors(channel: str) -> Iterator[None]:
             operation="send notification",
             resource=channel,
             cause="the notification service refused or did not answer",
-        ) from exc
+        ) from None
 
 
 def load_channel(channel: str) -> NotificationBlock:
@@ -108,7 +126,7 @@ def load_channel(channel: str) -> NotificationBlock:
             provider=PROVIDER,
             operation="load channel",
             resource=channel,
-            cause=f"no such notification block ({exc})",
+            cause=f"no such notification block ({redact(exc)})",
         ) from exc
     if not isinstance(block, NotificationBlock):
         raise PermanentProviderError(

@@ -172,7 +172,9 @@ def test_paved_up_gives_every_seeded_person_a_channel_and_the_cli_lists_messages
         }
     engine.dispose()
     block: Any = Block.load(channels["erin"])
-    assert block.url == f"{sink.url}/hooks/erin"
+    # The URL is a secret value; the plain field holds a placeholder.
+    assert block.url == "{{webhook_url}}"
+    assert block.secrets.get_secret_value() == {"webhook_url": f"{sink.url}/hooks/erin"}
     block.notify("Your access expires tomorrow.\nRenew it with access:grant.", "Expiry")
 
     monkeypatch.setenv("PAVED_NOTIFY_PORT", str(port))
