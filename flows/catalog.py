@@ -109,7 +109,8 @@ ACTIONS: dict[str, Action] = {
             id="service:transfer",
             flow=service_transfer,
             request_model=TransferRequest,
-            summary="A new accountable owner and/or team: tags, CODEOWNERS, permissions.",
+            summary="New owner, team, approver, on-call or cost watcher, once approved.",
+            sensitive=True,
         ),
         Action(
             id="service:decommission",

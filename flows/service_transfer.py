@@ -1,14 +1,19 @@
-"""`service:transfer` — a new accountable owner and/or a new owning team.
+"""`service:transfer` — a new accountable owner, owning team, change approver, on-call
+contact or cost watcher.
 
-Ownership moves only through this action. It validates the new people first, then
-brings the providers in line (policy tags on every AWS resource; for a new team,
-CODEOWNERS, the team's `maintain` permission, the old team's removal, the repository's
-team topic and the production environment's reviewers), and writes the new ownership
-into the registry last, with the new tags on every resource. The journal records who
-asked and why.
+Ownership moves only through this action. It validates the new people first (the change
+approver an active member of the owning team, the others active), waits for the
+approval of the current change approver (flows.approval: the team lead or an admin when
+that is the requester), then brings the providers in line (policy tags on every AWS
+resource; for a new team, CODEOWNERS, the team's `maintain` permission, the old team's
+removal, the repository's team topic and the production environment's reviewers), and
+writes the new ownership into the registry last, with the new tags on every resource.
+The journal records who asked and why.
 """
 
 from __future__ import annotations
+
+import os
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -17,6 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from blocks import AWS_BLOCK, GITHUB_BLOCK, AwsAccount, GitHubOrganization, load_block
 from flows.action_request import PavedRequest
+from flows.approval import request_approval
 from flows.github_repo_create import TEAM_PERMISSION, codeowners_file
 from flows.registry_steps import ServiceContext, load_service_context
 from flows.runtime import journaled, owning_team, registry_session, service_run_name
@@ -43,12 +49,42 @@ class TransferRequest(PavedRequest):
     new_team: str | None = Field(
         default=None, description="The new owning team; empty keeps the current one."
     )
+    new_change_approver: str | None = Field(
+        default=None,
+        description=(
+            "The new change approver, an active member of the owning team; empty keeps the "
+            "current one (the new team's lead when the team changes)."
+        ),
+    )
+    new_oncall: str | None = Field(
+        default=None,
+        description="The new on-call contact; empty keeps the current one (or the new owner).",
+    )
+    new_cost_watcher: str | None = Field(
+        default=None,
+        description="The new cost watcher; empty keeps the current one (the new team's lead).",
+    )
     reason: str = Field(min_length=10, max_length=500, description="Why (journaled).")
+    approval_timeout_seconds: int = Field(
+        default=3600, ge=10, le=86400, description="How long to wait for the approval."
+    )
 
     @model_validator(mode="after")
     def _changes_something(self) -> TransferRequest:
-        if self.new_owner is None and self.new_team is None:
-            raise ValueError("give new_owner, new_team or both")
+        if all(
+            value is None
+            for value in (
+                self.new_owner,
+                self.new_team,
+                self.new_change_approver,
+                self.new_oncall,
+                self.new_cost_watcher,
+            )
+        ):
+            raise ValueError(
+                "give at least one of new_owner, new_team, new_change_approver, new_oncall "
+                "and new_cost_watcher"
+            )
         return self
 
 
@@ -60,8 +96,16 @@ class TransferResult(BaseModel):
     team: str = Field(description="Owning team now.")
     previous_owner: str = Field(description="Accountable owner before.")
     previous_team: str = Field(description="Owning team before.")
+    change_approver: str | None = Field(description="Change approver now.")
+    oncall: str | None = Field(description="On-call contact now.")
+    cost_watcher: str | None = Field(description="Cost watcher now.")
+    approver: str | None = Field(description="Who approved the transfer; None for a dry run.")
     changes: list[str] = Field(description="What this run changed at the providers.")
     dry_run: bool = Field(description="True when nothing was touched.")
+
+
+def _handle(value: str | None) -> str | None:
+    return value.strip().lower() or None if value else None
 
 
 class _Plan(BaseModel):
@@ -79,9 +123,7 @@ def _plan(request: TransferRequest) -> _Plan:
     """Every check before any change: who the new people are and that they may own it."""
     before = load_service_context(service=request.service, requester=request.requester)
     team = request.new_team or before.team
-    owner = request.new_owner or before.owner
-    if team == before.team and owner == before.owner:
-        raise PolicyViolation(f"{request.service} already has owner {owner!r} in team {team!r}")
+    owner = _handle(request.new_owner) or before.owner
     with registry_session() as session:
         new_team = queries.require_team(session, slug=team)
         queries.require_active_member(session, team=team, handle=owner, role="new owner")
@@ -89,12 +131,36 @@ def _plan(request: TransferRequest) -> _Plan:
         lead = new_team.lead.handle if new_team.lead is not None else owner
         moved = team != before.team
         # A new team brings its own approver and cost watcher; the pager follows the owner
-        # when it was the owner's.
-        change_approver = lead if moved else before.change_approver
-        oncall = owner if before.oncall in (None, before.owner) else before.oncall
-        cost_watcher = (
+        # when it was the owner's. What the request names wins.
+        change_approver = _handle(request.new_change_approver) or (
+            lead if moved else before.change_approver
+        )
+        oncall = _handle(request.new_oncall) or (
+            owner if before.oncall in (None, before.owner) else before.oncall
+        )
+        cost_watcher = _handle(request.new_cost_watcher) or (
             lead if moved or service.cost_watcher is None else service.cost_watcher.handle
         )
+        previous_cost_watcher = service.cost_watcher.handle if service.cost_watcher else None
+        if (owner, team, change_approver, oncall, cost_watcher) == (
+            before.owner,
+            before.team,
+            before.change_approver,
+            before.oncall,
+            previous_cost_watcher,
+        ):
+            raise PolicyViolation(
+                f"{request.service} already has owner {owner!r} in team {team!r}, change "
+                f"approver {change_approver!r}, on-call {oncall!r} and cost watcher "
+                f"{cost_watcher!r}: nothing to transfer"
+            )
+        if change_approver is not None:
+            queries.require_active_member(
+                session, team=team, handle=change_approver, role="change approver"
+            )
+        for role, handle in (("on-call", oncall), ("cost watcher", cost_watcher)):
+            if handle is not None:
+                queries.require_active_person(session, handle=handle, role=role)
         resources = [
             (str(r.provider), r.kind, r.name, r.external_id)
             for r in queries.find_resources(session, service=request.service)
@@ -157,10 +223,20 @@ def service_transfer(request: TransferRequest) -> TransferResult:
     ):
         plan = _plan(request)
         if request.dry_run:
-            return _result(request, plan, changes=_planned(plan), dry_run=True)
+            return _result(request, plan, changes=_planned(plan), dry_run=True, approver=None)
+        approval = request_approval(
+            context=plan.before,
+            action=ACTION,
+            summary=(
+                f"transfer {request.service}: {_moves(plan)}, asked by {request.requester}: "
+                f"{request.reason}"
+            ),
+            timeout_seconds=request.approval_timeout_seconds,
+            poll_interval_seconds=float(os.environ.get("PAVED_APPROVAL_POLL_SECONDS", "2")),
+        )
         changes = _retag_aws(plan) + _move_github(plan)
         write_transfer(plan)
-        result = _result(request, plan, changes=changes, dry_run=False)
+        result = _result(request, plan, changes=changes, dry_run=False, approver=approval.approver)
         get_run_logger().info("Transferred %s: %s", request.service, changes)
         return result
 
@@ -237,8 +313,33 @@ def _planned(plan: _Plan) -> list[str]:
     return lines
 
 
+def _moves(plan: _Plan) -> str:
+    """What changes hands, e.g. `owner carol -> bob, team payments -> platform`."""
+    before = {
+        "owner": plan.before.owner,
+        "team": plan.before.team,
+        "change approver": plan.before.change_approver,
+        "on-call": plan.before.oncall,
+    }
+    after = {
+        "owner": plan.owner,
+        "team": plan.team,
+        "change approver": plan.change_approver,
+        "on-call": plan.oncall,
+    }
+    moves = [
+        f"{role} {before[role]} -> {after[role]}" for role in after if before[role] != after[role]
+    ]
+    return ", ".join(moves) + f"; cost watcher {plan.cost_watcher}"
+
+
 def _result(
-    request: TransferRequest, plan: _Plan, *, changes: list[str], dry_run: bool
+    request: TransferRequest,
+    plan: _Plan,
+    *,
+    changes: list[str],
+    dry_run: bool,
+    approver: str | None,
 ) -> TransferResult:
     result = TransferResult(
         service=request.service,
@@ -246,6 +347,10 @@ def _result(
         team=plan.team,
         previous_owner=plan.before.owner,
         previous_team=plan.before.team,
+        change_approver=plan.change_approver,
+        oncall=plan.oncall,
+        cost_watcher=plan.cost_watcher,
+        approver=approver,
         changes=changes,
         dry_run=dry_run,
     )

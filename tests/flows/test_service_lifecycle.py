@@ -190,22 +190,31 @@ def repo_archived(fake: FakeGitHubControl, full_name: str) -> bool:
 
 
 def test_transfer_moves_tags_codeowners_permissions_and_ownership(
-    fake_github: FakeGitHubControl, github: Github, aws_account: AwsAccount, registry_url: str
+    fake_github: FakeGitHubControl,
+    github: Github,
+    aws_account: AwsAccount,
+    registry_url: str,
+    sink: Sink,
 ) -> None:
     assert create(storage=["bucket"]).is_completed()
+    request = {
+        "service": "orders",
+        "requester": "dave",
+        "new_team": "platform",
+        "new_owner": "bob",
+        "reason": "platform runs order intake now",
+    }
 
-    state = service_transfer(
-        request={
-            "service": "orders",
-            "requester": "carol",
-            "new_team": "platform",
-            "new_owner": "bob",
-            "reason": "platform runs order intake now",
-        },
-        return_state=True,
-    )
+    thread, out = in_thread(lambda: service_transfer(request=request, return_state=True))
+    # Nothing moves before carol, the change approver, approves.
+    assert sink.wait_for("carol")
+    assert bucket_tags(aws_account, "payments-orders-data")["paved:owner"] == "carol"
+    approve(sink, to="carol")
+    thread.join(timeout=120)
 
+    state = out[0]
     assert state.is_completed(), state.message
+    assert state.result().approver == "carol"
     tags = bucket_tags(aws_account, "payments-orders-data")
     assert (tags["paved:team"], tags["paved:owner"], tags["paved:cost-center"]) == (
         "platform",

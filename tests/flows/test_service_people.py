@@ -13,9 +13,11 @@ import pytest
 from prefect.client.schemas.objects import StateType
 
 from flows.service_create import service_create
+from flows.service_transfer import service_transfer
 from registry import queries
 from registry.db import make_engine, session_scope
 from sandbox.fake_github.control import FakeGitHubControl
+from tests.flows.notify_helpers import Sink, approve, in_thread
 
 pytestmark = pytest.mark.usefixtures("paved_blocks")
 
@@ -132,3 +134,46 @@ def test_a_failed_first_run_recorded_the_people_it_named(
     # Re-running the same request is not a change of people: it passes validation.
     again = create(change_approver="dave", oncall="dave", dry_run=True)
     assert again.is_completed(), again.message
+
+
+# --- service:transfer: the way people change ------------------------------------------------
+
+
+def transfer(**changes: Any) -> Any:
+    request = {"service": "orders", "requester": "dave", "reason": "dave runs orders now"}
+    return service_transfer(request={**request, **changes}, return_state=True)
+
+
+@pytest.mark.usefixtures("notify_channels")
+def test_transfer_of_the_change_approver_waits_for_the_current_one(
+    fake_github: FakeGitHubControl,
+    registry_url: str,
+    sink: Sink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAVED_APPROVAL_POLL_SECONDS", "0.1")
+    with registry(registry_url) as session:
+        queries.get_or_create_service(session, name="orders", team="payments", owner="carol")
+
+    refused(
+        transfer(new_change_approver="erin"),
+        says="change approver 'erin' is not a member of team 'payments'",
+        kind="NotAuthorized",
+    )
+    # Refused before anyone is asked: carol hears of the failure (on-call), not to approve.
+    assert all("approval" not in m["body"]["subject"] for m in sink.messages("carol"))
+    sink.clear()
+
+    thread, out = in_thread(lambda: transfer(new_change_approver="dave", new_oncall="dave"))
+    approve(sink, to="carol")
+    thread.join(60)
+
+    state = out[0]
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert (result.approver, result.change_approver, result.oncall) == ("carol", "dave", "dave")
+    assert "change approver carol -> dave" in sink.messages("carol")[0]["body"]["body"]
+    with registry(registry_url) as session:
+        owner = queries.ownership_of(session, thing="orders")
+        assert owner is not None
+        assert (owner.owner, owner.change_approver, owner.oncall) == ("carol", "dave", "dave")
