@@ -164,3 +164,21 @@ def test_expire_grants(services: Session) -> None:
     expired = queries.expire_grants(services, now=soon + timedelta(seconds=1))
     assert [g.status for g in expired] == [GrantStatus.EXPIRED]
     assert [g.person.handle for g in queries.find_grants(services, service="hello")] == ["bob"]
+
+
+def test_due_grants_are_expired_one_by_one(services: Session) -> None:
+    soon = utc_now() + timedelta(hours=1)
+    for person in ("dave", "carol"):
+        queries.grant_access(
+            services, person=person, service="hello", permission="deploy", expires_at=soon
+        )
+    later = soon + timedelta(seconds=1)
+    due = queries.due_grants(services, now=later)
+    assert [(g.person.handle, g.service and g.service.team.slug) for g in due] == [
+        ("dave", "platform"),
+        ("carol", "platform"),
+    ]
+    # access:expire marks each grant once its provider access is gone, not all at once.
+    expired = queries.expire_grants(services, now=later, grant_ids=[due[1].id])
+    assert [g.person.handle for g in expired] == ["carol"]
+    assert [g.person.handle for g in queries.due_grants(services, now=later)] == ["dave"]

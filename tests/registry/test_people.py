@@ -165,3 +165,12 @@ def test_require_active_member_refuses_an_inactive_member(seeded: Session) -> No
 def test_require_active_member_refuses_an_unknown_team(seeded: Session) -> None:
     with pytest.raises(NotFound, match="no team 'growth'"):
         queries.require_active_member(seeded, team="growth", handle="bob", role="owner")
+
+
+def test_active_team_members_leave_out_who_left(seeded: Session) -> None:
+    assert queries.active_team_members(seeded, slug="platform") == ["alice", "bob"]
+    queries.upsert_person(seeded, handle="alice", name="Alice Archer", email="a@x", active=False)
+    assert queries.active_team_members(seeded, slug="platform") == ["bob"]
+    assert queries.team_members(seeded, slug="platform") == ["alice", "bob"]
+    with pytest.raises(NotFound, match="no team 'nosuch'"):
+        queries.active_team_members(seeded, slug="nosuch")
