@@ -203,6 +203,9 @@ def ensure_bucket(
             if location:
                 params["CreateBucketConfiguration"] = location
             s3.create_bucket(**params)
+            # Tagged at once, before any other call can fail: a retry must find the
+            # bucket ours (CreateBucket takes no tags for general-purpose buckets).
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(tags)})
             changes.append(f"created bucket {name}")
 
         changes += converge_bucket_settings(
