@@ -49,7 +49,9 @@ _READ_POST = re.compile(
     r"|validate))$"
 )
 _CANCEL_STATES = {"CANCELLING", "CANCELLED"}
-_TRUE = {"true", "1", "yes"}
+# What Prefect (pydantic) reads as false; any other value of include_secrets may be true
+# to it ("on", "t", "y" are), so only these are let through.
+_FALSE = {"false", "0", "no", "off", "f", "n"}
 
 SECRETS_REFUSED = (
     "Secret values of blocks go to nobody through the gateway, admins included; "
@@ -106,7 +108,8 @@ def _json(body: bytes) -> Any:
 
 
 def _asks_for_secrets(call: Call) -> bool:
-    if call.query.get("include_secrets", "").lower() in _TRUE:
+    asked = call.query.get("include_secrets")
+    if asked is not None and asked.strip().lower() not in _FALSE:
         return True
     body = _json(call.body)
     return isinstance(body, dict) and bool(body.get("include_secrets"))
@@ -140,8 +143,9 @@ class Rules:
         if method == "POST" and (match := _RESUME.match(call.path)):
             return await self._resume(call, who, flow_run_id=match["id"])
         if method == "POST" and (match := _SET_STATE.match(call.path)):
-            state = _json(call.body)
-            wanted = state.get("state", {}).get("type") if isinstance(state, dict) else None
+            body = _json(call.body)
+            state = body.get("state") if isinstance(body, dict) else None
+            wanted = state.get("type") if isinstance(state, dict) else None
             if str(wanted).upper() in _CANCEL_STATES:
                 return await self._own_run(call, who, flow_run_id=match["id"], verb="cancel")
         if method == "DELETE" and (match := _RUN.match(call.path)):

@@ -3,6 +3,7 @@ for admins, and what the UI reads is adapted (no requester field, the API at the
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +61,27 @@ def test_secret_values_go_to_nobody(
         assert answer.status_code == 403
         assert "Secret values of blocks go to nobody" in answer.json()["detail"]
         assert SECRET_VALUE not in answer.text
+
+
+@pytest.mark.parametrize("value", ["on", "t", "y", "1", "YES", " true"])
+def test_every_spelling_of_true_is_refused(
+    gateway: Gateway, secret_block: Callable[[str], str], value: str
+) -> None:
+    block_id = secret_block(f"spelled-{uuid.uuid4().hex[:8]}")
+    with gateway.api("dave") as api:
+        answer = api.get(f"/block_documents/{block_id}", params={"include_secrets": value})
+    assert answer.status_code == 403
+    assert SECRET_VALUE not in answer.text
+
+
+def test_include_secrets_false_reads_obfuscated_values(
+    gateway: Gateway, secret_block: Callable[[str], str]
+) -> None:
+    block_id = secret_block("asked-false")
+    with gateway.api("dave") as api:
+        answer = api.get(f"/block_documents/{block_id}", params={"include_secrets": "false"})
+    assert answer.status_code == 200
+    assert answer.json()["data"]["value"] == "********"
 
 
 def test_block_documents_read_without_secrets_are_obfuscated(

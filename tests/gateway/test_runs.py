@@ -104,6 +104,15 @@ def test_only_the_requester_or_an_admin_cancels_a_run(
     assert state in ("CANCELLING", "CANCELLED")
 
 
+def test_a_set_state_body_the_rules_cannot_read_is_refused(
+    gateway: Gateway, run_of_dave: str
+) -> None:
+    with gateway.api("carol") as api:
+        answer = api.post(f"/flow_runs/{run_of_dave}/set_state", json={"state": "CANCELLING"})
+    assert answer.status_code == 403
+    assert "only admins (members of team platform) may do" in answer.json()["detail"]
+
+
 def test_an_admin_cancels_anyones_run(gateway: Gateway, run_of_dave: str) -> None:
     assert _cancel(gateway, "alice", run_of_dave) in (200, 201)
 
