@@ -17,7 +17,9 @@ def main() -> None:
         log_level="info",
         # One process: the identity caches are per process (a replica set scales it out).
         proxy_headers=False,
-        ws="websockets",
+        # The legacy "websockets" implementation is deprecated (uvicorn and websockets
+        # both warn); sans-I/O is its replacement.
+        ws="websockets-sansio",
     )
 
 
