@@ -108,7 +108,11 @@ class Gateway:
         )
 
     def how_to_sign_in(self, connection: HTTPConnection) -> str:
-        return HOW_TO_SIGN_IN.format(base=str(connection.base_url).rstrip("/"))
+        base = connection.base_url
+        if base.scheme in ("ws", "wss"):
+            # A websocket is told the sign-in page, which is served over HTTP(S).
+            base = base.replace(scheme="https" if base.scheme == "wss" else "http")
+        return HOW_TO_SIGN_IN.format(base=str(base).rstrip("/"))
 
     async def identify(self, connection: HTTPConnection, *, token: str | None = None) -> Identity:
         """The signed-in, active person behind `connection` (a header token first, then

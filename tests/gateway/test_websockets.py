@@ -52,6 +52,7 @@ def test_no_token_and_no_cookie_is_closed(gateway: Gateway) -> None:
         code, reason = _closed_with(socket)
     assert code == 1008
     assert reason.startswith("You are not signed in")
+    assert f"{gateway.url}/auth/login" in reason
 
 
 def test_an_unknown_token_is_closed(gateway: Gateway) -> None:
