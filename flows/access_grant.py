@@ -383,7 +383,7 @@ def _approval(request: _AccessRequest, plan: AccessPlan, *, action: str) -> Appr
         summary=(
             f"{verb} {request.kind} {request.permission} on {plan.target} "
             f"({request.environment}) for {request.person}, asked by "
-            f"{request.requester}: {request.reason}"
+            f"{request.requester}: “{policy.escape_markdown(request.reason, 200)}”"
         ),
         timeout_seconds=APPROVAL_TIMEOUT_SECONDS,
         poll_interval_seconds=float(os.environ.get("PAVED_APPROVAL_POLL_SECONDS", "2")),
@@ -545,7 +545,7 @@ def _report(result: AccessResult, *, verb: str, reason: str) -> None:
         f"| service | target | approver | expires | changed |\n|---|---|---|---|---|\n"
         f"| {result.service} | {result.target} | {result.approver or 'not needed'} | "
         f"{result.expires_at or 'never'} | {'yes' if result.changed else 'no'} |\n\n"
-        f"Reason: {reason}\n"
+        f"Reason:\n\n{policy.quoted_markdown(reason)}\n"
     )
     create_markdown_artifact(
         markdown=markdown,

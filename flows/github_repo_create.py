@@ -70,6 +70,11 @@ class RepoCreateRequest(PavedRequest):
     def _name_follows_policy(cls, value: str) -> str:
         return policy.validate_name(value, what="repository name")
 
+    @field_validator("description")
+    @classmethod
+    def _description_is_one_line(cls, value: str) -> str:
+        return policy.require_one_line(value, what="description", max_len=350)
+
     @field_validator("team")
     @classmethod
     def _team_follows_policy(cls, value: str) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
 from flows.action_request import PavedRequest
 from flows.runtime import registry_session, request_field, run_tags
-from registry import queries
+from registry import policy, queries
 from registry.reports import MANUAL_ACTION, record_manual_task
 
 __all__ = ["ACTION", "ManualTaskRequest", "ManualTaskResult", "manual_task_record"]
@@ -35,6 +35,12 @@ class ManualTaskRequest(PavedRequest):
     team: str = Field(description="The team the task was done for.")
     service: str | None = Field(default=None, description="The service concerned, if any.")
     minutes_spent: int = Field(ge=1, le=1440, description="Minutes it took.")
+
+    @field_validator("what", "category")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        # Both reach the journal report's markdown: one line, never a second paragraph.
+        return policy.require_one_line(value, what="a manual task's text", max_len=500)
 
 
 class ManualTaskResult(BaseModel):

@@ -101,6 +101,11 @@ class ServiceCreateRequest(PavedRequest):
     def _team_follows_policy(cls, value: str) -> str:
         return policy.validate_name(value, what="team", max_length=policy.TEAM_SLUG_MAX)
 
+    @field_validator("description")
+    @classmethod
+    def _description_is_one_line(cls, value: str) -> str:
+        return policy.require_one_line(value, what="description", max_len=350)
+
     @field_validator("storage")
     @classmethod
     def _no_repeats(cls, value: list[StorageKind]) -> list[StorageKind]:

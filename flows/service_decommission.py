@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from flows.action_request import PavedRequest
 from flows.approval import request_approval
 from flows.registry_steps import load_service_context
 from flows.resource_removal import Providers, RemovableResource, removal_order, remove
 from flows.runtime import journaled, owning_team, registry_session, service_run_name
-from registry import queries
+from registry import policy, queries
 from registry.errors import Conflict
 from registry.models import GrantStatus, ResourceStatus, ServiceStatus
 
@@ -43,6 +43,11 @@ class DecommissionRequest(PavedRequest):
         le=7 * 24 * 3600,
         description="How long to wait for the change approver; no answer means rejected.",
     )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_is_one_line(cls, value: str) -> str:
+        return policy.require_one_line(value, what="reason", max_len=500)
 
     @model_validator(mode="after")
     def _confirmed(self) -> DecommissionRequest:
@@ -229,7 +234,7 @@ def _plan_markdown(request: DecommissionRequest, plan: list[RemovableResource]) 
     rows = "\n".join(f"| {n} | {r.kind} | `{r.name}` |" for n, r in enumerate(plan, start=1))
     return (
         f"# Decommission {request.service}\n\n"
-        f"Asked by `{request.requester}`: {request.reason}\n\n"
+        f"Asked by `{request.requester}`:\n\n{policy.quoted_markdown(request.reason)}\n\n"
         "Removed in this order (the repository is archived, not deleted):\n\n"
         f"| # | kind | name |\n|---|---|---|\n{rows or '| - | nothing left | - |'}\n"
     )

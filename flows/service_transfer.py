@@ -229,7 +229,7 @@ def service_transfer(request: TransferRequest) -> TransferResult:
             action=ACTION,
             summary=(
                 f"transfer {request.service}: {_moves(plan)}, asked by {request.requester}: "
-                f"{request.reason}"
+                f"“{policy.escape_markdown(request.reason, 200)}”"
             ),
             timeout_seconds=request.approval_timeout_seconds,
             poll_interval_seconds=float(os.environ.get("PAVED_APPROVAL_POLL_SECONDS", "2")),
@@ -358,7 +358,7 @@ def _result(
     body = "\n".join(f"- {change}" for change in changes) or "- nothing to change at the providers"
     markdown = (
         f"# {heading}{request.service}: {plan.before.owner}/{plan.before.team} -> "
-        f"{plan.owner}/{plan.team}\n\nReason: {request.reason}\n\n"
+        f"{plan.owner}/{plan.team}\n\nReason:\n\n{policy.quoted_markdown(request.reason)}\n\n"
         f"Change approver `{plan.change_approver}`, on-call `{plan.oncall}`, "
         f"cost watcher `{plan.cost_watcher}`.\n\n{body}\n"
     )
