@@ -22,6 +22,8 @@ from prefect.settings import PREFECT_UI_URL
 
 from flows.runtime import registry_session
 from registry import queries
+from registry.policy import one_line
+from tasks.logs import redact
 from tasks.notify import notify
 
 __all__ = ["SENT", "WITHOUT_CHANNEL", "flow_run_ui_url", "notify_people", "notify_run_failure"]
@@ -79,7 +81,7 @@ def notify_people(
         try:
             sender(channel, subject=subject, body=body)
         except Exception as exc:
-            logger.warning("Could not notify %s through %s: %s", handle, channel, exc)
+            logger.warning("Could not notify %s through %s: %s", handle, channel, redact(exc))
             outcome[handle] = f"failed: {exc}"
         else:
             outcome[handle] = SENT
@@ -113,7 +115,8 @@ def notify_run_failure(
         ]
         if url:
             lines.append(f"Prefect UI: {url}")
-        lines += ["", f"Error: {type(error).__name__}: {error}"]
+        # The error may quote what someone typed or a URL: one bounded line, credentials out.
+        lines += ["", f"Error: {type(error).__name__}: {redact(one_line(str(error), 1000))}"]
         return notify_people(
             [requester, *([oncall] if oncall else [])],
             subject=f"Paved: {action} failed ({flow_run_name})",

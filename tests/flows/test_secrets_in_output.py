@@ -12,6 +12,9 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 
+from flows.notify_failure import notify_run_failure
+from registry import queries
+from registry.db import make_engine, session_scope
 from tasks.errors import PermanentProviderError, ProviderError
 from tasks.logs import redact
 from tasks.notify import notify, save_webhook_channel
@@ -102,3 +105,32 @@ def test_every_provider_error_is_redacted() -> None:
     )
     assert "pw" not in str(error) and "abc" not in str(error)
     assert "https://***@ghe.example/api/v3?access_token=***" in str(error)
+
+
+@flow(name="notify-failure-probe")
+def failure_notice(error: str) -> dict[str, str]:
+    from prefect.runtime import flow_run
+
+    return notify_run_failure(
+        action="test:notify",
+        flow_run_id=flow_run.id,
+        flow_run_name=flow_run.name,
+        requester="dave",
+        service="orders",
+        error=RuntimeError(error),
+    )
+
+
+@pytest.mark.usefixtures("paved_blocks", "notify_channels")
+def test_a_failure_notice_quotes_the_error_on_one_line_without_credentials(
+    sink: Sink, registry_url: str
+) -> None:
+    with session_scope(make_engine(registry_url)) as session:
+        queries.get_or_create_service(session, name="orders", team="payments", owner="carol")
+
+    outcome = failure_notice(f"GET https://bot:{PASSWORD}@ghe.example/x?token={TOKEN}\nfailed")
+
+    assert outcome == {"dave": "sent", "carol": "sent"}
+    body = str(sink.wait_for("dave")["body"]["body"])
+    assert "Error: RuntimeError: GET https://***@ghe.example/x?token=*** failed" in body
+    assert PASSWORD not in body and TOKEN not in body
