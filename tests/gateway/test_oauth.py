@@ -99,3 +99,23 @@ def test_a_browser_that_is_not_signed_in_is_sent_to_sign_in(gateway: Gateway) ->
         page = web.get("/runs", headers={"Accept": "text/html"})
     assert page.status_code == 303
     assert page.headers["location"] == "/auth/login?next=/runs"
+
+
+def test_the_session_cookie_is_not_for_scripts_or_other_sites(gateway: Gateway) -> None:
+    with gateway.web() as web:
+        landed = _sign_in(gateway, web, "carol")
+    cookie = landed.headers["set-cookie"].lower()
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+
+
+def test_after_sign_in_the_browser_stays_on_the_gateway(gateway: Gateway) -> None:
+    for elsewhere in ("//evil.example/runs", "https://evil.example/", "/\\evil.example"):
+        with gateway.web() as web:
+            landed = _sign_in(gateway, web, "dave", next_=elsewhere)
+        location = landed.headers["location"]
+        assert landed.status_code == 303
+        # A browser reads `/\` as `//`: either way, another host.
+        assert location.startswith("/"), location
+        assert not location.startswith(("//", "/\\")), location
