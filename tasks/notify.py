@@ -22,6 +22,7 @@ from prefect import task
 from prefect.blocks.abstract import NotificationBlock, NotificationError
 from prefect.blocks.core import Block
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.types import SecretDict
 
 from tasks.errors import PermanentProviderError, ProviderError, TransientProviderError
 from tasks.logs import redact, redact_logs_of, task_logger
@@ -57,7 +58,7 @@ def webhook_block(*, handle: str, url: str) -> CustomWebhookNotificationBlock:
     return CustomWebhookNotificationBlock(
         name=f"notify-{handle}",
         url="{{" + URL_SECRET + "}}",
-        secrets={URL_SECRET: url},
+        secrets=SecretDict({URL_SECRET: url}),
         json_data={"subject": "{{subject}}", "body": "{{body}}"},
         headers=None,
         cookies=None,
