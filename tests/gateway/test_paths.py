@@ -16,8 +16,11 @@ from tests.gateway.conftest import GATEWAY_GROUP, Gateway, PrefectServer
 pytestmark = GATEWAY_GROUP
 
 
-def _raw(gateway: Gateway, method: str, target: str, *, token: str, body: object) -> int:
-    """Send `target` byte for byte (HTTP clients normalize it); the status answered."""
+def _raw(
+    gateway: Gateway, method: str, target: str, *, token: str, body: object
+) -> tuple[int, str]:
+    """Send `target` byte for byte (HTTP clients normalize it); the status and the text
+    answered."""
     parts = urlsplit(gateway.url)
     assert parts.hostname is not None and parts.port is not None
     payload = json.dumps(body).encode()
@@ -31,7 +34,7 @@ def _raw(gateway: Gateway, method: str, target: str, *, token: str, body: object
         received = b""
         while chunk := sock.recv(65536):
             received += chunk
-    return int(received.split(b" ", 2)[1])
+    return int(received.split(b" ", 2)[1]), received.decode(errors="replace")
 
 
 @pytest.mark.parametrize(
@@ -49,7 +52,7 @@ def test_a_path_written_differently_gets_the_same_rules(
     gateway: Gateway, prefect_server: PrefectServer, target: str, status: int
 ) -> None:
     name = f"paths_{uuid.uuid4().hex[:12]}"
-    answered = _raw(
+    answered, _text = _raw(
         gateway, "POST", target, token=gateway.token("dave"), body={"name": name, "value": "x"}
     )
     assert answered == status
@@ -61,7 +64,7 @@ def test_a_percent_encoded_path_is_read_as_prefect_reads_it(
     gateway: Gateway, prefect_server: PrefectServer
 ) -> None:
     name = f"paths_{uuid.uuid4().hex[:12]}"
-    status = _raw(
+    status, _text = _raw(
         gateway,
         "POST",
         "/api/%76ariables/",
@@ -71,3 +74,30 @@ def test_a_percent_encoded_path_is_read_as_prefect_reads_it(
     assert status == 201
     with prefect_server.client() as prefect:
         assert prefect.get(f"/variables/name/{name}").status_code == 200
+
+
+def test_secret_values_cannot_be_read_around_the_rules(
+    gateway: Gateway, prefect_server: PrefectServer
+) -> None:
+    with prefect_server.client() as prefect:
+        block_type = prefect.get("/block_types/slug/secret").json()
+        schema = prefect.post(
+            "/block_schemas/filter",
+            json={"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}},
+        ).json()[0]
+        document = prefect.post(
+            "/block_documents/",
+            json={
+                "name": f"paths-{uuid.uuid4().hex[:8]}",
+                "block_type_id": block_type["id"],
+                "block_schema_id": schema["id"],
+                "data": {"value": "not-through-a-side-door"},
+            },
+        ).json()
+    for target in (
+        f"/./api/block_documents/{document['id']}?include_secrets=true",
+        f"/%61pi/block_documents/{document['id']}?include_secrets=on",
+    ):
+        status, text = _raw(gateway, "GET", target, token=gateway.token("dave"), body={})
+        assert status in (400, 403), target
+        assert "not-through-a-side-door" not in text

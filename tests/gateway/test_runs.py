@@ -230,6 +230,26 @@ def test_only_the_approver_resumes_and_each_refusal_is_journaled(
     ]
 
 
+def test_a_requester_cannot_resume_around_the_approval(
+    gateway: Gateway, registry_url: str, run_of_dave: str
+) -> None:
+    """Setting the state to Running, or writing the run's input, would resume it too."""
+    _paused_for(registry_url, run_of_dave, approver="carol")
+    with gateway.api("dave") as api:
+        running = api.post(
+            f"/flow_runs/{run_of_dave}/set_state",
+            json={"state": {"type": "RUNNING"}, "force": True},
+        )
+        run_input = api.post(
+            f"/flow_runs/{run_of_dave}/input",
+            json={"key": "paused-1-response", "value": '{"approver": "dave"}'},
+        )
+    for answer in (running, run_input):
+        assert answer.status_code == 403
+        assert answer.json()["detail"].startswith("you are dave; POST /api/flow_runs/")
+        assert "only admins (members of team platform) may do" in answer.json()["detail"]
+
+
 def test_a_run_waiting_for_no_approval_cannot_be_resumed(gateway: Gateway) -> None:
     run_id = str(uuid.uuid4())
     with gateway.api("carol") as api:
