@@ -19,7 +19,13 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from flows.action_request import PavedRequest
 from flows.approval import request_approval
 from flows.registry_steps import load_service_context
-from flows.resource_removal import Providers, RemovableResource, removal_order, remove
+from flows.resource_removal import (
+    Providers,
+    RemovableResource,
+    not_ours,
+    removal_order,
+    remove,
+)
 from flows.runtime import journaled, owning_team, registry_session, service_run_name
 from registry import policy, queries
 from registry.errors import Conflict
@@ -83,16 +89,8 @@ def resources_to_remove(*, service: str) -> list[RemovableResource]:
     """The service's resources not yet retired, in removal order."""
     with registry_session() as session:
         rows = queries.find_resources(session, service=service)
-        return removal_order(
-            RemovableResource(
-                provider=str(row.provider),
-                kind=row.kind,
-                name=row.name,
-                external_id=row.external_id,
-            )
-            for row in rows
-            if row.status not in _DONE
-        )
+        # Each with the region it was made in: removal happens there.
+        return removal_order(RemovableResource.of(row) for row in rows if row.status not in _DONE)
 
 
 @task(name="registry: set resource status", cache_policy=NO_CACHE)
@@ -210,8 +208,22 @@ def _remove_all(service: str, plan: list[RemovableResource]) -> list[RemovedReso
     providers = Providers()
     outcomes: list[RemovedResource] = []
     for resource in plan:
-        set_resource_status(resource, service=service, status=ResourceStatus.RETIRING, error=None)
         try:
+            # A record of a resource an action refused to adopt: never delete another's.
+            why_not = not_ours(resource, providers, service=service)
+            if why_not is not None:
+                set_resource_status(
+                    resource, service=service, status=ResourceStatus.RETIRED, error=why_not
+                )
+                outcomes.append(
+                    RemovedResource(
+                        kind=resource.kind, name=resource.name, outcome="kept", error=why_not
+                    )
+                )
+                continue
+            set_resource_status(
+                resource, service=service, status=ResourceStatus.RETIRING, error=None
+            )
             removed = remove(resource, providers)
         except Exception as exc:
             set_resource_status(
