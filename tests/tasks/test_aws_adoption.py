@@ -24,7 +24,9 @@ from tasks.aws.compute import (
 )
 from tasks.aws.iam import ensure_deploy_role
 from tasks.aws.storage import ensure_bucket, ensure_queue_with_dlq, ensure_table
+from tasks.aws.tagging import read_tags_by_name
 from tasks.errors import PermanentProviderError, ResourceConflict
+from tests.servers import moto_account
 
 OURS = {"paved:service": "orders", "paved:team": "payments"}
 THEIRS = {"paved:service": "billing", "paved:team": "finance"}
@@ -208,12 +210,12 @@ def _ensure_task_definition(account: AwsAccount) -> None:
 
 def _make_ecs_service(account: AwsAccount, tags: dict[str, str]) -> None:
     ecs = account.get_client("ecs")
-    ecs.create_cluster(clusterName="paved")
+    ecs.create_cluster(clusterName=account.ecs_cluster)
     definition = ecs.register_task_definition(
         family="someone-else", containerDefinitions=[_CONTAINER]
     )["taskDefinition"]["taskDefinitionArn"]
     ecs.create_service(
-        cluster="paved",
+        cluster=account.ecs_cluster,
         serviceName="payments-orders-app",
         taskDefinition=definition,
         desiredCount=2,
@@ -223,9 +225,9 @@ def _make_ecs_service(account: AwsAccount, tags: dict[str, str]) -> None:
 
 def _ecs_service_state(account: AwsAccount) -> Any:
     ecs = account.get_client("ecs")
-    service = ecs.describe_services(cluster="paved", services=["payments-orders-app"])["services"][
-        0
-    ]
+    service = ecs.describe_services(cluster=account.ecs_cluster, services=["payments-orders-app"])[
+        "services"
+    ][0]
     tags = ecs.list_tags_for_resource(resourceArn=service["serviceArn"]).get("tags", [])
     return {t["key"]: t["value"] for t in tags}, service["desiredCount"], service["taskDefinition"]
 
@@ -233,7 +235,7 @@ def _ecs_service_state(account: AwsAccount) -> Any:
 def _ensure_ecs_service(account: AwsAccount) -> None:
     ensure_service.fn(
         account,
-        cluster="paved",
+        cluster=account.ecs_cluster,
         name="payments-orders-app",
         task_definition_arn="arn:aws:ecs:us-east-1:123456789012:task-definition/x:1",
         desired_count=1,
@@ -348,3 +350,40 @@ def test_a_resource_tagged_for_this_service_is_converged(account: AwsAccount) ->
     _make_ecr(account, OURS)
     _ensure_ecr(account)
     assert _ecr_state(account) == (OURS, "IMMUTABLE")
+
+
+# --- reading tags by name (what clean-up and decommission ask before removing) --------
+
+BY_REGISTRY_KIND: dict[str, tuple[Make, str]] = {
+    "s3_bucket": (_make_bucket, "payments-orders-data"),
+    "sqs_queue": (_make_queue, "payments-orders-jobs-dlq"),
+    "dynamodb_table": (_make_table, "payments-orders-state"),
+    "ecr_repository": (_make_ecr, "payments-orders-app"),
+    "cloudwatch_log_group": (_make_log_group, "/paved/payments/orders"),
+    "ecs_task_definition": (_make_task_definition, "payments-orders-app"),
+    "ecs_service": (_make_ecs_service, "payments-orders-app"),
+    "iam_role": (_make_role, "payments-orders-deploy"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BY_REGISTRY_KIND))
+def test_tags_are_read_by_name_and_a_missing_resource_reads_none(
+    account: AwsAccount, kind: str
+) -> None:
+    make, name = BY_REGISTRY_KIND[kind]
+    assert read_tags_by_name.fn(account, kind=kind, name=name) is None
+
+    make(account, THEIRS)
+
+    assert read_tags_by_name.fn(account, kind=kind, name=name) == THEIRS
+
+
+def test_tags_are_read_in_the_region_asked(moto_url: str) -> None:
+    account = moto_account(moto_url, allowed_regions=["us-east-1", "eu-west-1"])
+    _make_ecr(account.in_region("eu-west-1"), OURS)
+
+    assert read_tags_by_name.fn(account, kind="ecr_repository", name="payments-orders-app") is None
+    found = read_tags_by_name.fn(
+        account.in_region("eu-west-1"), kind="ecr_repository", name="payments-orders-app"
+    )
+    assert found == OURS
