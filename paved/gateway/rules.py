@@ -38,7 +38,8 @@ __all__ = [
     "without_stamped_fields",
 ]
 
-_UUID = r"[0-9a-fA-F-]{36}"
+# Prefect takes run and deployment ids with or without their hyphens.
+_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 _CREATE_RUN = re.compile(rf"^/deployments/(?P<id>{_UUID})/create_flow_run$")
 _RESUME = re.compile(rf"^/flow_runs/(?P<id>{_UUID})/resume$")
 _SET_STATE = re.compile(rf"^/flow_runs/(?P<id>{_UUID})/set_state$")
@@ -186,6 +187,18 @@ class Rules:
                 f"you are {who.handle}; job_variables (the command, environment and image of "
                 f"a run) are set by admins (members of team {self._admin_team}) on the "
                 "deployment, not per run",
+            )
+        state = body.get("state")
+        if (
+            state is not None
+            and not who.admin
+            and (not isinstance(state, dict) or str(state.get("type", "")).upper() != "SCHEDULED")
+        ):
+            # A run starts Scheduled (now or later); any other first state skips the work.
+            return Refuse(
+                403,
+                f"you are {who.handle}; a run you ask for starts Scheduled, not "
+                f"{state.get('type') if isinstance(state, dict) else state}",
             )
         parameters = body.setdefault("parameters", {}) or {}
         request = parameters.setdefault("request", {})

@@ -87,6 +87,27 @@ def test_job_variables_are_for_admins(
         assert prefect.get(f"/flow_runs/{by_admin.json()['id']}").json()["job_variables"] == command
 
 
+def test_a_run_asked_for_by_a_person_starts_scheduled(
+    gateway: Gateway, deployments: Deployments
+) -> None:
+    path = f"/deployments/{deployments.action}/create_flow_run"
+    with gateway.api("dave") as api:
+        skipped = api.post(path, json={**request_body(), "state": {"type": "COMPLETED"}})
+        later = api.post(
+            path,
+            json={
+                **request_body(),
+                "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": None}},
+            },
+        )
+    assert skipped.status_code == 403
+    assert (
+        skipped.json()["detail"]
+        == "you are dave; a run you ask for starts Scheduled, not COMPLETED"
+    )
+    assert later.status_code == 201, later.text
+
+
 def test_housekeeping_is_for_admins(gateway: Gateway, deployments: Deployments) -> None:
     path = f"/deployments/{deployments.housekeeping}/create_flow_run"
     with gateway.api("dave") as api:
@@ -130,6 +151,11 @@ def test_a_set_state_body_the_rules_cannot_read_is_refused(
         answer = api.post(f"/flow_runs/{run_of_dave}/set_state", json={"state": "CANCELLING"})
     assert answer.status_code == 403
     assert "only admins (members of team platform) may do" in answer.json()["detail"]
+
+
+def test_a_run_id_without_hyphens_meets_the_same_rule(gateway: Gateway, run_of_dave: str) -> None:
+    # Prefect reads an id with or without its hyphens: so must the rules.
+    assert _cancel(gateway, "carol", run_of_dave.replace("-", "")) == 403
 
 
 def test_an_admin_cancels_anyones_run(gateway: Gateway, run_of_dave: str) -> None:
