@@ -1,6 +1,6 @@
 """service:create's clean-up removes only what the failed run created, in the region it
 made it in: never what existed before the run, never what a previous run made, never a
-resource an action refused to adopt."""
+resource an action refused to adopt. service:decommission keeps such a resource too."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from prefect.client.schemas.objects import StateType
 
 from blocks import AwsAccount
 from flows.service_create import service_create
+from flows.service_decommission import service_decommission
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.models import ResourceStatus
 from sandbox.fake_github import FakeGitHubControl
+from tests.flows.notify_helpers import Sink, approve, in_thread
 
 pytestmark = pytest.mark.usefixtures(
     "paved_blocks", "aws_account", "kafka_cluster", "notify_channels"
@@ -91,3 +93,32 @@ def test_cleanup_keeps_what_a_previous_run_made(
         statuses = {r.name: r.status for r in queries.find_resources(session, service="orders")}
     assert statuses["payments-orders-app"] == ResourceStatus.ACTIVE
     assert statuses["acme/orders"] == ResourceStatus.ACTIVE
+
+
+def test_decommission_removes_in_the_region_and_keeps_a_resource_that_is_not_ours(
+    fake_github: FakeGitHubControl, aws_account: AwsAccount, registry_url: str, sink: Sink
+) -> None:
+    s3 = foreign_bucket(aws_account, "eu-west-1")
+    failed = create(storage=["bucket"], region="eu-west-1")
+    assert failed.type == StateType.FAILED
+    assert ecr_names(aws_account, "eu-west-1") == ["payments-orders-app"]
+    sink.clear()
+    request = {
+        "service": "orders",
+        "requester": "dave",
+        "confirm": "orders",
+        "reason": "made in the wrong place",
+        "approval_timeout_seconds": 60,
+    }
+
+    thread, out = in_thread(lambda: service_decommission(request=request, return_state=True))
+    approve(sink, to="carol")
+    thread.join(timeout=300)
+
+    state = out[0]
+    assert state.is_completed(), state.message
+    outcomes = {r.name: r for r in state.result().resources}
+    assert outcomes[BUCKET].outcome == "kept"
+    assert "is not tagged paved:service=orders" in (outcomes[BUCKET].error or "")
+    assert tags_of(s3) == FOREIGN_TAGS
+    assert ecr_names(aws_account, "eu-west-1") == []
