@@ -22,6 +22,7 @@ from prefect.artifacts import (
 
 from flows.charts import png_data_url, weekly_stacked_bars_png
 from flows.runtime import registry_session
+from registry import policy
 from registry.reports import JournalReport, build_report, requests_per_week
 
 __all__ = ["ACTION", "CHART_KEY", "journal_chart_png", "journal_report", "report_markdown"]
@@ -85,7 +86,10 @@ def report_markdown(report: JournalReport) -> str:
         for a in report.actions
     ]
     lines += ["", "## Top failure reasons", ""]
-    lines += [f"- {r.count} x `{r.reason}`" for r in report.top_failure_reasons] or ["- none"]
+    # A failure reason is an error message, which may quote what someone typed.
+    lines += [
+        f"- {r.count} x {policy.escape_markdown(r.reason, 200)}" for r in report.top_failure_reasons
+    ] or ["- none"]
     lines.append("")
     lines += _counts("By team", report.by_team)
     lines += _counts("By state", report.by_state)
