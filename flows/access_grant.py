@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -44,7 +44,7 @@ from blocks import (
     KafkaCluster,
     load_block,
 )
-from flows.action_request import PavedRequest
+from flows.action_request import PavedRequest, one_line
 from flows.approval import Approval, request_approval
 from flows.registry_steps import ServiceContext, load_service_context
 from flows.runtime import journaled, owning_team, registry_session, request_field, service_run_name
@@ -165,7 +165,7 @@ class _AccessRequest(PavedRequest):
     environment: Environment = Field(
         default="staging", description="Environment; production always needs approval."
     )
-    reason: str = Field(
+    reason: Annotated[str, one_line("reason", max_len=500)] = Field(
         min_length=10, max_length=500, description="Why the access is needed (journaled)."
     )
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-__all__ = ["PavedRequest", "redacted"]
+from registry import policy
+
+__all__ = ["PavedRequest", "one_line", "redacted"]
 
 # Field names whose values never reach the journal, whatever their type.
 _SENSITIVE_WORDS = ("token", "secret", "password", "code", "key")
@@ -24,6 +26,12 @@ class PavedRequest(BaseModel):
         default=False,
         description="Validate and show what would be created or changed, touching nothing.",
     )
+
+
+def one_line(what: str, *, max_len: int) -> AfterValidator:
+    """For `Annotated[str, one_line("reason", max_len=500)]`: free text that reaches a
+    notification, a form, an artifact or a log is one printable line, bounded."""
+    return AfterValidator(lambda value: policy.require_one_line(value, what=what, max_len=max_len))
 
 
 def redacted(request: BaseModel) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from blocks import REGISTRY_BLOCK, RegistryDatabase, load_block
 from flows.action_request import PavedRequest, redacted
 from registry import queries
 from registry.db import make_engine, session_scope
+from tasks.logs import redact
 
 __all__ = [
     "JournalContext",
@@ -155,7 +156,8 @@ def journaled(
     try:
         yield JournalContext(flow_run_id=flow_run_id, flow_run_name=flow_run_name, action=action)
     except BaseException as exc:
-        _journal_end(entry, state="Failed", error=f"{type(exc).__name__}: {exc}")
+        # Redacted: an error may quote a URL with credentials; the journal outlives it.
+        _journal_end(entry, state="Failed", error=redact(f"{type(exc).__name__}: {exc}"))
         # A failed subflow fails its parent, which tells the same people: notify once,
         # from the top-level run.
         if isinstance(exc, Exception) and not _is_subflow():

@@ -10,13 +10,14 @@ service end `retired`, with the journal saying who asked and who approved.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from flows.action_request import PavedRequest
+from flows.action_request import PavedRequest, one_line
 from flows.approval import request_approval
 from flows.registry_steps import load_service_context
 from flows.resource_removal import (
@@ -42,18 +43,15 @@ class DecommissionRequest(PavedRequest):
 
     service: str = Field(description="The service to decommission.")
     confirm: str = Field(description="Type the service's name again, to show you mean it.")
-    reason: str = Field(min_length=10, max_length=500, description="Why it goes (journaled).")
+    reason: Annotated[str, one_line("reason", max_len=500)] = Field(
+        min_length=10, max_length=500, description="Why it goes (journaled)."
+    )
     approval_timeout_seconds: int = Field(
         default=3600,
         ge=10,
         le=7 * 24 * 3600,
         description="How long to wait for the change approver; no answer means rejected.",
     )
-
-    @field_validator("reason")
-    @classmethod
-    def _reason_is_one_line(cls, value: str) -> str:
-        return policy.require_one_line(value, what="reason", max_len=500)
 
     @model_validator(mode="after")
     def _confirmed(self) -> DecommissionRequest:

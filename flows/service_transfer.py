@@ -14,6 +14,7 @@ The journal records who asked and why.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -21,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, model_validator
 
 from blocks import AWS_BLOCK, GITHUB_BLOCK, AwsAccount, GitHubOrganization, load_block
-from flows.action_request import PavedRequest
+from flows.action_request import PavedRequest, one_line
 from flows.approval import request_approval
 from flows.github_repo_create import TEAM_PERMISSION, codeowners_file
 from flows.registry_steps import ServiceContext, load_service_context
@@ -64,7 +65,9 @@ class TransferRequest(PavedRequest):
         default=None,
         description="The new cost watcher; empty keeps the current one (the new team's lead).",
     )
-    reason: str = Field(min_length=10, max_length=500, description="Why (journaled).")
+    reason: Annotated[str, one_line("reason", max_len=500)] = Field(
+        min_length=10, max_length=500, description="Why (journaled)."
+    )
     approval_timeout_seconds: int = Field(
         default=3600, ge=10, le=86400, description="How long to wait for the approval."
     )

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from flows.access_grant import AccessGrantRequest, AccessRevokeRequest
 from flows.github_repo_create import RepoCreateRequest
 from flows.manual_task import ManualTaskRequest
 from flows.service_create import ServiceCreateRequest
 from flows.service_decommission import DecommissionRequest, _plan_markdown
+from flows.service_transfer import TransferRequest
 from registry.errors import PolicyViolation
 from registry.policy import escape_markdown, one_line, quoted_markdown, require_one_line
 
@@ -57,6 +59,21 @@ MODELS: dict[str, tuple[type[BaseModel], dict[str, Any], str]] = {
     "service:decommission reason": (
         DecommissionRequest,
         {"service": "orders", "confirm": "orders"},
+        "reason",
+    ),
+    "access:grant reason": (
+        AccessGrantRequest,
+        {"service": "orders", "person": "dave", "kind": "github-repository", "permission": "pull"},
+        "reason",
+    ),
+    "access:revoke reason": (
+        AccessRevokeRequest,
+        {"service": "orders", "person": "dave", "kind": "github-repository", "permission": "pull"},
+        "reason",
+    ),
+    "service:transfer reason": (
+        TransferRequest,
+        {"service": "orders", "new_owner": "dave"},
         "reason",
     ),
     "manual task": (
