@@ -21,6 +21,7 @@ from paved.answers_cli import dependents, deps, orphans, people_deactivate, reso
 from paved.audit_cli import budget_set, findings
 from paved.catalog_cli import actions, run
 from paved.credentials import login, logout
+from paved.domains_cli import domains_grant, domains_list
 from paved.export_cli import export_backstage
 from paved.journal_cli import journal_list, journal_log, journal_report
 from paved.sandbox_cli import sandbox_token
@@ -70,6 +71,11 @@ app.command("findings")(findings)
 budget_app = typer.Typer(help="Weekly budgets the cost audit checks.", no_args_is_help=True)
 budget_app.command("set")(budget_set)
 app.add_typer(budget_app, name="budget")
+
+domains_app = typer.Typer(help="Kafka topic domains of teams.", no_args_is_help=True)
+domains_app.command("grant")(domains_grant)
+domains_app.command("list")(domains_list)
+app.add_typer(domains_app, name="domains")
 
 sandbox_app = typer.Typer(help="The local sandbox's stand-ins.", no_args_is_help=True)
 sandbox_app.command("token")(sandbox_token)
