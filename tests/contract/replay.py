@@ -60,9 +60,10 @@ def replay_data_dir(cache_dir: Path = CACHE_DIR) -> Path:
                 f"could not download PyGithub=={version}'s sdist from PyPI "
                 f"({' '.join(command)}):\n{result.stderr}"
             )
-        staging = target.with_name("ReplayData.partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        # One staging folder per process: xdist workers fetch at the same time on a fresh
+        # clone, and a shared one was emptied by one worker under another.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="ReplayData.partial-", dir=target.parent))
         with tarfile.open(archives[0]) as archive:
             for member in archive.getmembers():
                 if member.isfile() and "/tests/ReplayData/" in member.name:
@@ -71,9 +72,14 @@ def replay_data_dir(cache_dir: Path = CACHE_DIR) -> Path:
                     (staging / Path(member.name).name).write_bytes(source.read())
         if not any(staging.iterdir()):
             raise ReplayDataUnavailable(f"PyGithub=={version}'s sdist has no tests/ReplayData")
-        # Renamed into place only when complete, so an interrupted fetch is retried.
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        # Renamed into place only when complete, so an interrupted fetch is retried; a
+        # worker that finds another's complete copy in place keeps that one.
+        try:
+            staging.rename(target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not (target.is_dir() and any(target.iterdir())):
+                raise
     return target
 
 

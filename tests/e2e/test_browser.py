@@ -4,6 +4,11 @@ dave signs in through the fake GitHub's OAuth page, submits `service:create` fro
 Prefect UI's form (which no longer asks who he is) and sees the run Completed, tagged
 `requester:dave`; erin, in no team, submits the same form and sees it refused with the
 reason. Chromium comes from apt (`make chromium`), not from a Playwright download.
+
+Playwright's sync API runs its event loop on the test's thread for as long as it is
+open; Prefect's sync-compatible calls in later tests on the same worker would then find a
+running loop and hand back coroutines. So the browser lives in this test alone (not in
+pytest-playwright's session-wide fixtures).
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.e2e.conftest import STACK_GROUP, Stack
 
@@ -32,9 +38,14 @@ QUIET_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": QUIET_FLAGS}
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET_FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 def sign_in(page: Page, stack: Stack, handle: str, path: str) -> None:
@@ -83,11 +94,23 @@ def test_dave_runs_service_create_from_the_form_and_erin_is_refused(
         deployment = api.get("/deployments/name/service-create/service:create").json()
     form = f"/deployments/deployment/{deployment['id']}/run"
 
-    dave = browser.new_context().new_page()
+    # Closed at the end: an open Prefect UI keeps polling the API for the rest of the suite.
+    contexts = [browser.new_context(), browser.new_context()]
+    try:
+        see_dave_run_it_and_erin_refused(stack, contexts, form=form, deployment_id=deployment["id"])
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def see_dave_run_it_and_erin_refused(
+    stack: Stack, contexts: list[BrowserContext], *, form: str, deployment_id: str
+) -> None:
+    dave = contexts[0].new_page()
     sign_in(dave, stack, "dave", form)
     fill_service_create(dave, name="web", team="payments", owner="carol")
     expect(dave).not_to_have_url(re.compile(r"/run$"), timeout=30_000)
-    run = run_of(stack, "dave", deployment_id=deployment["id"], service="web")
+    run = run_of(stack, "dave", deployment_id=deployment_id, service="web")
     assert run["state"]["type"] == "COMPLETED", run["state"]
     assert "requester:dave" in run["tags"]
     assert run["parameters"]["request"]["requester"] == "dave"
@@ -97,7 +120,7 @@ def test_dave_runs_service_create_from_the_form_and_erin_is_refused(
     entry = next(e for e in json.loads(journal.stdout) if e["flow_run_id"] == run["id"])
     assert (entry["requester"], entry["state"]) == ("dave", "Completed")
 
-    erin = browser.new_context().new_page()
+    erin = contexts[1].new_page()
     sign_in(erin, stack, "erin", form)
     # The form does not ask who you are: the gateway knows.
     expect(erin.get_by_text("Requester", exact=True)).to_have_count(0)

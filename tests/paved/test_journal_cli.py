@@ -139,5 +139,6 @@ def test_list_shows_runs_newest_first_filtered(env: dict[str, str]) -> None:
     assert [r["requester"] for r in json.loads(output)] == ["bob"]
     code, output = _run(env, "journal", "list", "--service", "nowhere", "--json")
     assert json.loads(output) == []
-    code, output = _run({**env, "COLUMNS": "200"}, "journal", "list", "--since", "1d")
-    assert code == 0 and "ops:manual-task:record" in output
+    code, output = _run(env, "journal", "list", "--since", "1d")
+    # A table (its width is the terminal's: look for what fits any width).
+    assert code == 0 and output.startswith("Journal") and "alice" in output
