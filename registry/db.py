@@ -6,23 +6,26 @@ same models and the same Alembic migrations serve both.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    # Alembic is imported where it is used: a flow run or `paved who-owns` never migrates,
+    # and importing it costs about 0.15 s of every process start.
+    from alembic.config import Config
 
 __all__ = [
     "MIGRATIONS_DIR",
     "SQLITE_BUSY_TIMEOUT_MS",
     "alembic_config",
+    "cached_engine",
     "current_revision",
     "head_revision",
     "make_engine",
@@ -77,6 +80,25 @@ def make_engine(url: str | URL) -> Engine:
     return create_engine(resolved, pool_pre_ping=True)
 
 
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def cached_engine(url: str) -> Engine:
+    """The one engine of this process for the registry at ``url``, made on first use.
+
+    An engine holds a connection pool; making one per registry step cost a connect (and
+    SQLite's pragmas) every time. Keyed by the URL as given, so a process that is pointed
+    at another registry (a test saving a new block) gets another engine. Never disposed:
+    it lives as long as the process.
+    """
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = make_engine(url)
+        return engine
+
+
 def _make_sqlite_transactional(engine: Engine, *, wal: bool) -> None:
     # Python's sqlite3 driver (3.11) does not BEGIN before SELECT, DDL or SAVEPOINT, so
     # migrations would not be atomic and savepoints would escape the transaction. Take
@@ -123,6 +145,8 @@ def alembic_config(url: str | URL | None = None) -> Config:
 
         command.revision(alembic_config(url), message="add drift findings", autogenerate=True)
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Date-prefixed files keep the history readable in a directory listing.
@@ -136,6 +160,8 @@ def alembic_config(url: str | URL | None = None) -> Config:
 
 def migrate(url: str | URL) -> None:
     """Upgrade the registry at ``url`` to the newest schema. Harmless when already there."""
+    from alembic import command
+
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
@@ -151,6 +177,8 @@ def current_revision(url: str | URL) -> str | None:
 
     Asking about a SQLite file that does not exist does not create it.
     """
+    from alembic.runtime.migration import MigrationContext
+
     resolved = normalize_url(url)
     database = resolved.database or ""
     if (
@@ -170,6 +198,8 @@ def current_revision(url: str | URL) -> str | None:
 
 def head_revision() -> str:
     """The newest schema revision this code knows."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships its migrations
         raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from registry import queries
 from registry.db import (
     alembic_config,
+    cached_engine,
     current_revision,
     head_revision,
     make_engine,
@@ -90,6 +91,16 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
             assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     finally:
         engine.dispose()
+
+
+def test_one_cached_engine_per_url_keeps_the_pragmas(tmp_path: Path) -> None:
+    first, second = (f"sqlite:///{tmp_path / name}" for name in ("a.db", "b.db"))
+    engine = cached_engine(first)
+    assert cached_engine(first) is engine
+    assert cached_engine(second) is not engine
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
 def test_sqlite_transactions_cover_ddl_and_savepoints(tmp_path: Path) -> None:
