@@ -8,31 +8,25 @@ a test sweeps it against prefect.yaml so no action ships without its deployment.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prefect import Flow
+if TYPE_CHECKING:
+    from prefect import Flow
 
-from flows.access_expire import access_expire
-from flows.access_grant import AccessGrantRequest, AccessRevokeRequest, access_grant, access_revoke
-from flows.action_request import PavedRequest
-from flows.audit_cost import CostAuditRequest, audit_cost
-from flows.audit_drift import DriftAuditRequest, audit_drift
-from flows.aws_compute_create import ComputeCreateRequest, aws_compute_create
-from flows.aws_storage_create import StorageCreateRequest, aws_storage_create
-from flows.github_pipeline_create import PipelineCreateRequest, github_pipeline_create
-from flows.github_repo_create import RepoCreateRequest, github_repo_create
-from flows.journal_reconcile import journal_reconcile
-from flows.journal_report import journal_report
-from flows.kafka_topics_create import TopicsCreateRequest, kafka_topics_create
-from flows.manual_task import ManualTaskRequest, manual_task_record
-from flows.people_sync import registry_people_sync
-from flows.registry_events import registry_events_publish
-from flows.service_create import ServiceCreateRequest, service_create
-from flows.service_decommission import DecommissionRequest, service_decommission
-from flows.service_transfer import TransferRequest, service_transfer
+    from flows.action_request import PavedRequest
 
 __all__ = ["ACTIONS", "HOUSEKEEPING", "Action", "Housekeeping", "action"]
+
+# Entries name their flow and request model by module and attribute, imported on first
+# use: `paved run X` then imports X's module alone, not every flow (and Prefect's flow
+# machinery, audits and charts with them), which cost the CLI about 2 s per call. A test
+# checks every name resolves and every `flow_name` is its flow's.
+
+
+def _resolve(module: str, attribute: str) -> Any:
+    return getattr(importlib.import_module(module), attribute)
 
 
 @dataclass(frozen=True)
@@ -40,16 +34,32 @@ class Action:
     """One self-serve action."""
 
     id: str
-    flow: Flow[..., Any]
-    request_model: type[PavedRequest]
+    module: str
+    """The module defining the action's flow and request model."""
+    flow_attr: str
+    model_attr: str
+    flow_name: str
+    """The flow's Prefect name, which names its deployment."""
     summary: str
     sensitive: bool = False
     """Whether runs may pause for the change approver's approval."""
 
     @property
+    def flow(self) -> Flow[..., Any]:
+        """The action's flow (imports its module)."""
+        found: Flow[..., Any] = _resolve(self.module, self.flow_attr)
+        return found
+
+    @property
+    def request_model(self) -> type[PavedRequest]:
+        """The request model the Prefect UI renders as a form (imports its module)."""
+        found: type[PavedRequest] = _resolve(self.module, self.model_attr)
+        return found
+
+    @property
     def deployment(self) -> str:
         """The deployment's full name, `<flow name>/<action id>`."""
-        return f"{self.flow.name}/{self.id}"
+        return f"{self.flow_name}/{self.id}"
 
 
 ACTIONS: dict[str, Action] = {
@@ -57,85 +67,111 @@ ACTIONS: dict[str, Action] = {
     for entry in (
         Action(
             id="github:repo:create",
-            flow=github_repo_create,
-            request_model=RepoCreateRequest,
+            module="flows.github_repo_create",
+            flow_attr="github_repo_create",
+            model_attr="RepoCreateRequest",
+            flow_name="github-repo-create",
             summary="A repository from the golden-path template, owned and protected.",
         ),
         Action(
             id="github:pipeline:create",
-            flow=github_pipeline_create,
-            request_model=PipelineCreateRequest,
+            module="flows.github_pipeline_create",
+            flow_attr="github_pipeline_create",
+            model_attr="PipelineCreateRequest",
+            flow_name="github-pipeline-create",
             summary="CI/CD: workflows, staging and production environments, an OIDC deploy role.",
         ),
         Action(
             id="aws:compute:create",
-            flow=aws_compute_create,
-            request_model=ComputeCreateRequest,
+            module="flows.aws_compute_create",
+            flow_attr="aws_compute_create",
+            model_attr="ComputeCreateRequest",
+            flow_name="aws-compute-create",
             summary="ECR repository and an ECS Fargate service in the shared cluster.",
         ),
         Action(
             id="aws:storage:create",
-            flow=aws_storage_create,
-            request_model=StorageCreateRequest,
+            module="flows.aws_storage_create",
+            flow_attr="aws_storage_create",
+            model_attr="StorageCreateRequest",
+            flow_name="aws-storage-create",
             summary="S3 bucket, SQS queue with a dead-letter queue, DynamoDB table.",
         ),
         Action(
             id="kafka:topics:create",
-            flow=kafka_topics_create,
-            request_model=TopicsCreateRequest,
+            module="flows.kafka_topics_create",
+            flow_attr="kafka_topics_create",
+            model_attr="TopicsCreateRequest",
+            flow_name="kafka-topics-create",
             summary="Kafka topics: a compacted state store and event logs.",
         ),
         Action(
             id="access:grant",
-            flow=access_grant,
-            request_model=AccessGrantRequest,
+            module="flows.access_grant",
+            flow_attr="access_grant",
+            model_attr="AccessGrantRequest",
+            flow_name="access-grant",
             summary="GitHub team or repository access, an AWS IAM policy, or a Kafka ACL.",
             sensitive=True,
         ),
         Action(
             id="access:revoke",
-            flow=access_revoke,
-            request_model=AccessRevokeRequest,
+            module="flows.access_grant",
+            flow_attr="access_revoke",
+            model_attr="AccessRevokeRequest",
+            flow_name="access-revoke",
             summary="Take a grant back (someone else's waits for approval).",
             sensitive=True,
         ),
         Action(
             id="service:create",
-            flow=service_create,
-            request_model=ServiceCreateRequest,
+            module="flows.service_create",
+            flow_attr="service_create",
+            model_attr="ServiceCreateRequest",
+            flow_name="service-create",
             summary="The golden path: repository, pipeline, compute, storage, topics, owner.",
         ),
         Action(
             id="service:transfer",
-            flow=service_transfer,
-            request_model=TransferRequest,
+            module="flows.service_transfer",
+            flow_attr="service_transfer",
+            model_attr="TransferRequest",
+            flow_name="service-transfer",
             summary="New owner, team, approver, on-call or cost watcher, once approved.",
             sensitive=True,
         ),
         Action(
             id="service:decommission",
-            flow=service_decommission,
-            request_model=DecommissionRequest,
+            module="flows.service_decommission",
+            flow_attr="service_decommission",
+            model_attr="DecommissionRequest",
+            flow_name="service-decommission",
             summary="After approval, remove a service's resources; history kept, retired.",
             sensitive=True,
         ),
         Action(
             id="ops:manual-task:record",
-            flow=manual_task_record,
-            request_model=ManualTaskRequest,
+            module="flows.manual_task",
+            flow_attr="manual_task_record",
+            model_attr="ManualTaskRequest",
+            flow_name="manual-task-record",
             summary="Journal a task done by hand, so the report ranks what to automate next.",
         ),
         Action(
             id="audit:drift",
-            flow=audit_drift,
-            request_model=DriftAuditRequest,
+            module="flows.audit_drift",
+            flow_attr="audit_drift",
+            model_attr="DriftAuditRequest",
+            flow_name="audit-drift",
             summary="Registry vs GitHub, AWS, Kafka: findings, owners told, restore if approved.",
             sensitive=True,
         ),
         Action(
             id="audit:cost",
-            flow=audit_cost,
-            request_model=CostAuditRequest,
+            module="flows.audit_cost",
+            flow_attr="audit_cost",
+            model_attr="CostAuditRequest",
+            flow_name="audit-cost",
             summary="Spend per service, team and owner; budgets, anomalies, untagged spend.",
         ),
     )
@@ -151,8 +187,16 @@ class Housekeeping:
     """
 
     id: str
-    flow: Flow[..., Any]
+    module: str
+    flow_attr: str
+    flow_name: str
     summary: str
+
+    @property
+    def flow(self) -> Flow[..., Any]:
+        """The flow (imports its module)."""
+        found: Flow[..., Any] = _resolve(self.module, self.flow_attr)
+        return found
 
     @property
     def deployment(self) -> str:
@@ -165,27 +209,37 @@ HOUSEKEEPING: dict[str, Housekeeping] = {
     for entry in (
         Housekeeping(
             id="registry:events:publish",
-            flow=registry_events_publish,
+            module="flows.registry_events",
+            flow_attr="registry_events_publish",
+            flow_name="registry-events-publish",
             summary="Publish the registry outbox to Kafka now (every minute on schedule).",
         ),
         Housekeeping(
             id="journal:report",
-            flow=journal_report,
+            module="flows.journal_report",
+            flow_attr="journal_report",
+            flow_name="journal-report",
             summary="The journal report as artifacts (weekly on schedule).",
         ),
         Housekeeping(
             id="access:expire",
-            flow=access_expire,
+            module="flows.access_expire",
+            flow_attr="access_expire",
+            flow_name="access-expire",
             summary="Remove the provider access of grants past their expiry (every 15 minutes).",
         ),
         Housekeeping(
             id="journal:reconcile",
-            flow=journal_reconcile,
+            module="flows.journal_reconcile",
+            flow_attr="journal_reconcile",
+            flow_name="journal-reconcile",
             summary="Journal the ends of runs that crashed (every 10 minutes on schedule).",
         ),
         Housekeeping(
             id="registry:people:sync",
-            flow=registry_people_sync,
+            module="flows.people_sync",
+            flow_attr="registry_people_sync",
+            flow_name="registry-people-sync",
             summary="People and teams from the GitHub organization now (hourly on schedule).",
         ),
     )

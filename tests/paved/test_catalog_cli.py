@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,29 @@ def test_run_refuses_an_invalid_request_before_creating_anything(tmp_path: Path)
     assert result.exit_code == 2
     assert "repository name 'Bad_Name' is not allowed" in result.output
     assert "owner: Field required" in result.output
+
+
+def test_run_validates_with_the_actions_module_alone() -> None:
+    # In a fresh process: the test session has imported every flow already.
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from paved.cli import app\n"
+        "result = CliRunner().invoke(app, ['run', 'github:repo:create', '-p', 'name=Bad_Name'])\n"
+        "assert result.exit_code == 2, result.output\n"
+        "print(sorted(m for m in sys.modules if m.startswith('flows.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+    assert "flows.github_repo_create" in imported
+    assert not imported & {"flows.audit_drift", "flows.service_create", "flows.access_grant"}
+
+
+def test_every_entry_names_its_flow() -> None:
+    for entry in [*ACTIONS.values(), *HOUSEKEEPING.values()]:
+        assert entry.flow.name == entry.flow_name, entry.id
 
 
 def test_run_refuses_an_unknown_action(tmp_path: Path) -> None:
