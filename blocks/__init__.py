@@ -4,14 +4,34 @@ Every flow loads its blocks by the names below, so one place decides what the lo
 stack and production save.
 """
 
-from typing import TypeVar
+import importlib
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefect.blocks.core import Block
 
-from blocks.aws import AwsAccount
-from blocks.github import GitHubOrganization
-from blocks.kafka import KafkaCluster, TopicDefaults
-from blocks.registry import RegistryDatabase
+if TYPE_CHECKING:
+    from blocks.aws import AwsAccount
+    from blocks.github import GitHubOrganization
+    from blocks.kafka import KafkaCluster, TopicDefaults
+    from blocks.registry import RegistryDatabase
+
+# Each block's module is imported on first use (PEP 562): blocks.aws brings prefect_aws,
+# whose package imports its ECS worker (about 0.7 s at every start), and a GitHub or
+# registry step, or `paved run` validating a request, needs none of it.
+_LAZY = {
+    "AwsAccount": "blocks.aws",
+    "GitHubOrganization": "blocks.github",
+    "KafkaCluster": "blocks.kafka",
+    "TopicDefaults": "blocks.kafka",
+    "RegistryDatabase": "blocks.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 GITHUB_BLOCK = "paved-github"
 AWS_BLOCK = "paved-aws"

@@ -58,7 +58,7 @@ def test_run_validates_with_the_actions_module_alone() -> None:
         "from paved.cli import app\n"
         "result = CliRunner().invoke(app, ['run', 'github:repo:create', '-p', 'name=Bad_Name'])\n"
         "assert result.exit_code == 2, result.output\n"
-        "print(sorted(m for m in sys.modules if m.startswith('flows.')))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('flows.', 'prefect_aws'))))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
@@ -66,6 +66,8 @@ def test_run_validates_with_the_actions_module_alone() -> None:
     imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
     assert "flows.github_repo_create" in imported
     assert not imported & {"flows.audit_drift", "flows.service_create", "flows.access_grant"}
+    # blocks imports each block's module on first use: no AWS SDK plugin for a GitHub action.
+    assert "prefect_aws" not in imported
 
 
 def test_every_entry_names_its_flow() -> None:
