@@ -11,6 +11,7 @@ that failed half-way resumes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
@@ -19,20 +20,12 @@ from pydantic import BaseModel, Field, field_validator
 
 from blocks import AWS_BLOCK, AwsAccount, load_block
 from flows.action_request import PavedRequest
-
-# Both AWS actions act on an existing service in an allowed region: one way to check it.
-from flows.aws_storage_create import allowed_region
-from flows.registry_steps import (
-    PlannedResource,
-    ResourceRef,
-    ServiceContext,
-    failure_recorded,
-    load_service_context,
-    record_active,
-    write_ahead,
-)
-from flows.runtime import journaled, owning_team, registry_session, service_run_name
-from registry import policy, queries
+from flows.engine.action import Summary, allowed_region, dry_run, made, resource_rows
+from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
+from flows.engine.plan import Plan, PlannedResource, ResourceRef
+from flows.registry_steps import ServiceContext, load_service_context
+from flows.runtime import journaled, owning_team, service_run_name
+from registry import policy
 from registry.errors import PolicyViolation
 from registry.models import Provider
 from tasks.aws.compute import (
@@ -54,6 +47,7 @@ __all__ = [
     "ComputeResource",
     "Size",
     "aws_compute_create",
+    "compute_plan",
     "log_group_name",
 ]
 
@@ -151,59 +145,139 @@ class ComputeCreateResult(BaseModel):
     dry_run: bool = Field(description="True when nothing was touched.")
 
 
-class _Plan(BaseModel):
-    """The four resources of a compute request."""
-
-    repository: PlannedResource
-    log_group: PlannedResource
-    task_definition: PlannedResource
-    service: PlannedResource
-
-    def items(self) -> list[PlannedResource]:
-        """In creation order."""
-        return [self.repository, self.log_group, self.task_definition, self.service]
-
-
 def log_group_name(*, team: str, service: str) -> str:
     """`/paved/<team>/<service>`: one log group per service (the policy's name)."""
     return policy.log_group_name(team=team, service=service)
 
 
-def _plan(
-    request: ComputeCreateRequest, context: ServiceContext, account: AwsAccount, region: str
-) -> _Plan:
+def compute_plan(
+    request: ComputeCreateRequest, context: ServiceContext, *, cluster: str, region: str
+) -> Plan:
+    """The four resources of a compute request: the repository and the log group, then
+    the task definition running the repository's image and logging to the group, then
+    the service running that revision. Pure: no provider call."""
     app = policy.resource_name(team=context.team, service=context.service, purpose=APP_PURPOSE)
     cpu, memory = FARGATE_SIZES[request.size]
     log_group = log_group_name(team=context.team, service=context.service)
 
-    def planned(kind: str, name: str, **spec: Any) -> PlannedResource:
+    def planned(kind: str, name: str, depends_on: list[str], **spec: Any) -> PlannedResource:
         ref = ResourceRef(service=context.service, provider=Provider.AWS, kind=kind, name=name)
-        return PlannedResource(ref=ref, spec={"region": region, **spec})
+        return PlannedResource(
+            ref=ref, spec={"region": region, **spec}, depends_on=depends_on, relation="runs-on"
+        )
 
-    return _Plan(
-        repository=planned(
-            REPOSITORY_KIND, app, image_tag_mutability="IMMUTABLE", scan_on_push=True
-        ),
-        log_group=planned(LOG_GROUP_KIND, log_group, retention_days=request.log_retention_days),
-        task_definition=planned(
-            TASK_DEFINITION_KIND,
-            app,
-            launch_type="FARGATE",
-            size=request.size,
-            cpu=cpu,
-            memory=memory,
-            container_port=request.container_port,
-            image_tag=IMAGE_TAG,
-            log_group=log_group,
-        ),
-        service=planned(
-            SERVICE_KIND,
-            app,
-            cluster=account.ecs_cluster,
-            desired_count=request.desired_count,
-            assign_public_ip="DISABLED",
-        ),
+    repository = planned(
+        REPOSITORY_KIND, app, [], image_tag_mutability="IMMUTABLE", scan_on_push=True
     )
+    logs = planned(LOG_GROUP_KIND, log_group, [], retention_days=request.log_retention_days)
+    definition = planned(
+        TASK_DEFINITION_KIND,
+        app,
+        [repository.key, logs.key],
+        launch_type="FARGATE",
+        size=request.size,
+        cpu=cpu,
+        memory=memory,
+        container_port=request.container_port,
+        image_tag=IMAGE_TAG,
+        log_group=log_group,
+    )
+    service = planned(
+        SERVICE_KIND,
+        app,
+        [definition.key],
+        cluster=cluster,
+        desired_count=request.desired_count,
+        assign_public_ip="DISABLED",
+    )
+    return Plan(
+        action=ACTION,
+        service=context.service,
+        resources=[repository, logs, definition, service],
+        notes=[
+            f"the service runs in the shared cluster `{cluster}`, in the account's subnets "
+            "(else the default VPC's) with the account's security groups (else the VPC "
+            "default)"
+        ],
+    )
+
+
+def compute_ensurers(account: AwsAccount, tags: dict[str, str]) -> dict[str, Ensure]:
+    """How the engine makes sure of each compute kind: its ensure task in `account`."""
+
+    def repository(item: PlannedResource, _: Mapping[str, Applied], wait: Waits) -> Submitted:
+        future = ensure_ecr_repository.submit(account, name=item.ref.name, tags=tags)
+        return Submitted(future, lambda r: Applied(external_id=r.arn, url=r.uri, **made(r)))
+
+    def log_group(item: PlannedResource, _: Mapping[str, Applied], wait: Waits) -> Submitted:
+        future = ensure_log_group.submit(
+            account, name=item.ref.name, retention_days=item.spec["retention_days"], tags=tags
+        )
+        return Submitted(future, lambda r: Applied(external_id=r.arn, **made(r)))
+
+    def task_definition(
+        item: PlannedResource, upstream: Mapping[str, Applied], wait: Waits
+    ) -> Submitted:
+        repository_uri = next(a.url for a in upstream.values() if a.url)
+        image = f"{repository_uri}:{item.spec['image_tag']}"
+        future = ensure_task_definition.submit(
+            account,
+            family=item.ref.name,
+            image=image,
+            cpu=item.spec["cpu"],
+            memory=item.spec["memory"],
+            container_port=item.spec["container_port"],
+            log_group=item.spec["log_group"],
+            region=account.region,
+            tags=tags,
+            wait_for=wait,
+            return_state=False,
+        )
+        return Submitted(
+            future,
+            lambda r: Applied(
+                external_id=r.arn, spec={"image": image, "revision": r.revision}, **made(r)
+            ),
+        )
+
+    def service(item: PlannedResource, upstream: Mapping[str, Applied], wait: Waits) -> Submitted:
+        (definition,) = upstream.values()
+        # The shared cluster and the network are looked up here, once the revision exists:
+        # a failure among them is the service's.
+        cluster = ensure_cluster(account)
+        subnets = default_subnets(account)
+        security_groups = default_security_groups(account, subnets=subnets)
+        future = ensure_service.submit(
+            account,
+            cluster=cluster.name,
+            name=item.ref.name,
+            task_definition_arn=definition.external_id,
+            desired_count=item.spec["desired_count"],
+            subnets=subnets,
+            security_groups=security_groups,
+            tags=tags,
+            wait_for=wait,
+            return_state=False,
+        )
+        made_cluster = [f"created ECS cluster {cluster.name}"] if cluster.created else []
+        learned = {
+            "task_definition": definition.external_id,
+            "subnets": subnets,
+            "security_groups": security_groups,
+        }
+        return Submitted(
+            future,
+            lambda r: Applied(
+                external_id=r.arn, created=r.created, changes=made_cluster + r.changes, spec=learned
+            ),
+        )
+
+    return {
+        REPOSITORY_KIND: repository,
+        LOG_GROUP_KIND: log_group,
+        TASK_DEFINITION_KIND: task_definition,
+        SERVICE_KIND: service,
+    }
 
 
 @flow(
@@ -220,36 +294,23 @@ def aws_compute_create(request: ComputeCreateRequest) -> ComputeCreateResult:
         request=request,
         team=owning_team(request.service),
         service=request.service,
-    ):
+    ) as run:
         context = load_service_context(service=request.service, requester=request.requester)
         account = load_block(AwsAccount, AWS_BLOCK)
         region = allowed_region(request.region, account)
-        plan = _plan(request, context, account, region)
+        plan = compute_plan(request, context, cluster=account.ecs_cluster, region=region)
         if request.dry_run:
-            return _dry_run(context, region=region, cluster=account.ecs_cluster, plan=plan)
-        for item in plan.items():
-            write_ahead(
-                item.ref,
-                team=context.team,
-                owner=context.owner,
-                description="",
-                spec=item.spec,
-                tags=context.tags,
-            )
-        image, resources = _provision(request, context, account.in_region(region), plan)
-        result = ComputeCreateResult(
-            service=context.service,
-            team=context.team,
-            owner=context.owner,
-            region=region,
-            cluster=account.ecs_cluster,
-            image=image,
-            resources=[resource for resource, _ in resources],
-            created=[r.name for r, _ in resources if r.outcome == "created"],
-            unchanged=[r.name for r, _ in resources if r.outcome == "unchanged"],
-            changes=[change for _, changes in resources for change in changes],
-            dry_run=False,
+            dry_run(plan, context, region=region, key=f"plan-compute-{context.service}")
+            planned = [(item, None) for item in plan.resources]
+            return _result(context, region, account.ecs_cluster, image="", outcomes=planned)
+        applied = apply_plan(
+            plan,
+            context=context,
+            ensure=compute_ensurers(account.in_region(region), context.tags),
+            flow_run_id=run.flow_run_id,
         )
+        image = str(dict((i.key, a) for i, a in applied)[plan.resources[2].key].spec["image"])
+        result = _result(context, region, account.ecs_cluster, image=image, outcomes=applied)
         _report(result)
         get_run_logger().info(
             "Compute of %s in %s: %s",
@@ -260,168 +321,24 @@ def aws_compute_create(request: ComputeCreateRequest) -> ComputeCreateResult:
         return result
 
 
-def _provision(
-    request: ComputeCreateRequest, context: ServiceContext, account: AwsAccount, plan: _Plan
-) -> tuple[str, list[tuple[ComputeResource, list[str]]]]:
-    """The AWS side effects, each recorded in the registry as soon as it exists; returns
-    the image and each resource with what changed."""
-    done: list[tuple[ComputeResource, list[str]]] = []
-
-    def activate(
-        item: PlannedResource,
-        *,
-        external_id: str,
-        url: str | None,
-        created: bool,
-        changes: list[str],
-        **spec: Any,
-    ) -> None:
-        item.spec.update(spec)
-        record_active(
-            item.ref,
-            team=context.team,
-            owner=context.owner,
-            external_id=external_id,
-            url=url,
-            spec=item.spec,
-            tags=context.tags,
-        )
-        with registry_session() as session:
-            queries.add_dependency(
-                session,
-                service=context.service,
-                depends_on_resource=(item.ref.provider, item.ref.kind, item.ref.name),
-                kind="runs-on",
-            )
-        outcome = "created" if created else ("updated" if changes else "unchanged")
-        done.append(
-            (
-                ComputeResource(
-                    kind=item.ref.kind,
-                    name=item.ref.name,
-                    external_id=external_id,
-                    url=url,
-                    outcome=outcome,
-                ),
-                changes,
-            )
-        )
-
-    with failure_recorded(plan.repository.ref):
-        repo = ensure_ecr_repository(account, name=plan.repository.ref.name, tags=context.tags)
-    activate(
-        plan.repository,
-        external_id=repo.arn,
-        url=repo.uri,
-        created=repo.created,
-        changes=repo.changes,
-    )
-
-    with failure_recorded(plan.log_group.ref):
-        logs = ensure_log_group(
-            account,
-            name=plan.log_group.ref.name,
-            retention_days=request.log_retention_days,
-            tags=context.tags,
-        )
-    activate(
-        plan.log_group, external_id=logs.arn, url=None, created=logs.created, changes=logs.changes
-    )
-
-    image = f"{repo.uri}:{IMAGE_TAG}"
-    cpu, memory = FARGATE_SIZES[request.size]
-    with failure_recorded(plan.task_definition.ref):
-        definition = ensure_task_definition(
-            account,
-            family=plan.task_definition.ref.name,
-            image=image,
-            cpu=cpu,
-            memory=memory,
-            container_port=request.container_port,
-            log_group=logs.name,
-            region=account.region,
-            tags=context.tags,
-        )
-    activate(
-        plan.task_definition,
-        external_id=definition.arn,
-        url=None,
-        created=definition.created,
-        changes=definition.changes,
-        image=image,
-        revision=definition.revision,
-    )
-
-    with failure_recorded(plan.service.ref):
-        cluster = ensure_cluster(account)
-        subnets = default_subnets(account)
-        security_groups = default_security_groups(account, subnets=subnets)
-        service = ensure_service(
-            account,
-            cluster=cluster.name,
-            name=plan.service.ref.name,
-            task_definition_arn=definition.arn,
-            desired_count=request.desired_count,
-            subnets=subnets,
-            security_groups=security_groups,
-            tags=context.tags,
-        )
-    activate(
-        plan.service,
-        external_id=service.arn,
-        url=None,
-        created=service.created,
-        changes=([f"created ECS cluster {cluster.name}"] if cluster.created else [])
-        + service.changes,
-        task_definition=definition.arn,
-        subnets=subnets,
-        security_groups=security_groups,
-    )
-    return image, done
-
-
-def _dry_run(
-    context: ServiceContext, *, region: str, cluster: str, plan: _Plan
+def _result(
+    context: ServiceContext,
+    region: str,
+    cluster: str,
+    *,
+    image: str,
+    outcomes: Sequence[tuple[PlannedResource, Applied | None]],
 ) -> ComputeCreateResult:
-    lines = [
-        f"# Dry run: {ACTION} for service {context.service}",
-        "",
-        f"Nothing was touched. A real run would make sure that, in `{region}`:",
-        "",
-    ]
-    for item in plan.items():
-        settings = ", ".join(f"{key}={value}" for key, value in item.spec.items())
-        lines.append(f"- {item.ref.kind} `{item.ref.name}` exists with {settings}")
-    lines += [
-        f"- the service runs in the shared cluster `{cluster}`, in the account's subnets "
-        "(else the default VPC's) with the account's security groups (else the VPC default)",
-        f"- service `{context.service}` depends on each, owned by `{context.owner}` "
-        f"(team `{context.team}`)",
-        "",
-        "Tags on every resource: " + ", ".join(f"`{k}={v}`" for k, v in context.tags.items()),
-    ]
-    markdown = "\n".join(lines)
-    get_run_logger().info(markdown)
-    create_markdown_artifact(
-        markdown=markdown, key=f"plan-compute-{context.service}", description="Dry run"
-    )
+    """The result of a run (`None` outcomes: a dry run, every resource `planned`)."""
     return ComputeCreateResult(
         service=context.service,
         team=context.team,
         owner=context.owner,
         region=region,
         cluster=cluster,
-        image="",
-        resources=[
-            ComputeResource(
-                kind=item.ref.kind, name=item.ref.name, external_id="", outcome="planned"
-            )
-            for item in plan.items()
-        ],
-        created=[],
-        unchanged=[],
-        changes=[],
-        dry_run=True,
+        image=image,
+        resources=[ComputeResource(**row) for row in resource_rows(outcomes)],
+        **Summary.of(outcomes).model_dump(),
     )
 
 

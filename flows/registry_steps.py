@@ -17,9 +17,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
+# The plan's types live with the engine; re-exported for the actions not yet on it.
+from flows.engine.plan import PlannedResource, ResourceRef
 from flows.runtime import registry_session
 from registry import policy, queries
-from registry.models import Provider, ResourceStatus, ServiceStatus
+from registry.models import ResourceStatus, ServiceStatus
 
 __all__ = [
     "PlannedResource",
@@ -32,13 +34,6 @@ __all__ = [
     "service_context",
     "write_ahead",
 ]
-
-
-class PlannedResource(BaseModel):
-    """A resource a request asks for: its registry reference and declared settings."""
-
-    ref: ResourceRef
-    spec: dict[str, Any]
 
 
 class ServiceContext(BaseModel):
@@ -83,15 +78,6 @@ def service_context(*, service: str) -> ServiceContext:
                 cost_center=row.team.cost_center,
             ),
         )
-
-
-class ResourceRef(BaseModel):
-    """A resource by its natural key in the registry, and the service it belongs to."""
-
-    service: str = Field(description="Owning service.")
-    provider: Provider = Field(description="Provider that holds it.")
-    kind: str = Field(description="Kind, e.g. github_repository.")
-    name: str = Field(description="Policy name, unique per provider and kind.")
 
 
 @task(name="registry: write ahead", cache_policy=NO_CACHE)

@@ -1,0 +1,84 @@
+"""What every action on the engine shares besides plan and apply: the region check of
+AWS actions, the dry run as an artifact, and the created/unchanged/changes summary of a
+result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel, Field
+
+from flows.engine.apply import Applied
+from flows.engine.plan import Plan, PlannedResource, render
+from registry.errors import PolicyViolation
+
+if TYPE_CHECKING:
+    from blocks import AwsAccount
+    from flows.registry_steps import ServiceContext
+
+__all__ = ["Summary", "allowed_region", "dry_run", "made", "resource_rows"]
+
+
+def allowed_region(region: str | None, account: AwsAccount) -> str:
+    """`region` (None: the account's default) if the account allows it, else
+    PolicyViolation naming the allowed ones. Checked before any AWS call."""
+    region = region or account.region
+    if region not in account.allowed_regions:
+        allowed = ", ".join(account.allowed_regions)
+        raise PolicyViolation(f"region {region!r} is not allowed; choose one of: {allowed}")
+    return region
+
+
+def dry_run(plan: Plan, context: ServiceContext, *, region: str, key: str) -> str:
+    """Render the plan, log it and keep it as the run's artifact `key`; touches nothing."""
+    markdown = render(
+        plan, region=region, owner=context.owner, team=context.team, tags=context.tags
+    )
+    get_run_logger().info(markdown)
+    create_markdown_artifact(markdown=markdown, key=key, description="Dry run")
+    return markdown
+
+
+def made(info: Any) -> dict[str, Any]:
+    """`created` and `changes` of an ensure task's answer, for `Applied(...)`."""
+    return {"created": info.created, "changes": list(info.changes)}
+
+
+class Summary(BaseModel):
+    """What a run did, by resource name."""
+
+    created: list[str] = Field(description="Names of the resources this run created.")
+    unchanged: list[str] = Field(description="Names of the resources already right.")
+    changes: list[str] = Field(description="What this run changed.")
+    dry_run: bool = Field(description="True when nothing was touched.")
+
+    @classmethod
+    def of(cls, outcomes: Sequence[tuple[PlannedResource, Applied | None]]) -> Summary:
+        """From each planned resource's outcome (None throughout: a dry run)."""
+        done = [(item, applied) for item, applied in outcomes if applied is not None]
+        return cls(
+            created=[item.ref.name for item, a in done if a.outcome == "created"],
+            unchanged=[item.ref.name for item, a in done if a.outcome == "unchanged"],
+            changes=[change for _, a in done for change in a.changes],
+            dry_run=not done and bool(outcomes),
+        )
+
+
+def resource_rows(
+    outcomes: Sequence[tuple[PlannedResource, Applied | None]], *, id_field: str = "external_id"
+) -> list[dict[str, Any]]:
+    """Each resource of a result: kind, name, provider id (under `id_field`), url and
+    outcome (`planned` in a dry run), in plan order."""
+    return [
+        {
+            "kind": item.ref.kind,
+            "name": item.ref.name,
+            id_field: done.external_id if done else "",
+            "url": done.url if done else None,
+            "outcome": done.outcome if done else "planned",
+        }
+        for item, done in outcomes
+    ]

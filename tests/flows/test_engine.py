@@ -1,0 +1,211 @@
+"""The engine (flows.engine): plans as values, and apply against a real registry.
+
+The ensure steps here are a plain Prefect task that sleeps and records when it ran: the
+engine is what is under test, not a provider.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from prefect import flow, task
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from flows.aws_compute_create import ComputeCreateRequest, compute_plan
+from flows.engine.action import Summary
+from flows.engine.apply import Applied, Submitted, Waits, apply_plan, write_plan_ahead
+from flows.engine.plan import Plan, PlannedResource, ResourceRef, render
+from flows.registry_steps import ServiceContext
+from registry import queries
+from registry.db import make_engine, session_scope
+from registry.models import Provider, ResourceStatus
+
+CONTEXT = ServiceContext(
+    service="orders",
+    team="payments",
+    owner="carol",
+    cost_center="cc-200",
+    change_approver=None,
+    oncall=None,
+    tags={"paved:service": "orders"},
+)
+RAN: dict[str, tuple[float, float]] = {}
+_LOCK = threading.Lock()
+
+
+def planned(name: str, *after: str, fail: bool = False) -> PlannedResource:
+    ref = ResourceRef(service="orders", provider=Provider.AWS, kind="thing", name=name)
+    return PlannedResource(
+        ref=ref, spec={"fail": fail}, depends_on=[f"thing:{a}" for a in after], relation="uses"
+    )
+
+
+@task(name="test: make a thing")
+def make_thing(name: str, *, fail: bool) -> str:
+    started = time.monotonic()
+    time.sleep(0.5)
+    with _LOCK:
+        RAN[name] = (started, time.monotonic())
+    if fail:
+        raise RuntimeError(f"{name} broke")
+    return f"id-{name}"
+
+
+def ensure_thing(item: PlannedResource, _: Mapping[str, Applied], wait: Waits) -> Submitted:
+    future = make_thing.submit(
+        item.ref.name, fail=item.spec["fail"], wait_for=wait, return_state=False
+    )
+    return Submitted(future, lambda r: Applied(external_id=r, created=True, changes=[r]))
+
+
+@flow(name="test-apply")
+def apply_in_a_run(plan: Plan) -> list[str]:
+    done = apply_plan(plan, context=CONTEXT, ensure={"thing": ensure_thing}, flow_run_id="r1")
+    return [applied.external_id for _, applied in done]
+
+
+@pytest.fixture
+def orders(paved_blocks: None, registry_url: str) -> Iterator[str]:
+    RAN.clear()
+    with session_scope(make_engine(registry_url)) as session:
+        queries.get_or_create_service(session, name="orders", team="payments", owner="carol")
+    yield registry_url
+
+
+@pytest.fixture
+def commits() -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(connection: Any) -> None:
+        seen.append(str(connection.engine.url))
+
+    event.listen(Engine, "commit", count)
+    yield seen
+    event.remove(Engine, "commit", count)
+
+
+# --- plans: pure values ---------------------------------------------------------------
+
+
+def test_a_plan_refuses_unknown_dependencies_and_cycles() -> None:
+    with pytest.raises(ValueError, match="unplanned"):
+        Plan(action="a", service="orders", resources=[planned("a", "ghost")])
+    with pytest.raises(ValueError, match="cycle"):
+        Plan(action="a", service="orders", resources=[planned("a", "b"), planned("b", "a")])
+    with pytest.raises(ValueError, match="twice"):
+        Plan(action="a", service="orders", resources=[planned("a"), planned("a")])
+
+
+def test_waves_follow_the_dependencies() -> None:
+    plan = Plan(
+        action="a",
+        service="orders",
+        resources=[planned("c", "a", "b"), planned("a"), planned("b"), planned("d", "c")],
+    )
+    assert [[item.ref.name for item in wave] for wave in plan.waves()] == [
+        ["a", "b"],
+        ["c"],
+        ["d"],
+    ]
+
+
+def test_compute_plan_is_a_pure_value_with_its_dependencies() -> None:
+    request = ComputeCreateRequest(service="orders", requester="dave", size="large")
+    plan = compute_plan(request, CONTEXT, cluster="paved-shared", region="eu-west-1")
+
+    app = "payments-orders-app"
+    assert [[i.key for i in wave] for wave in plan.waves()] == [
+        [f"ecr_repository:{app}", "cloudwatch_log_group:/paved/payments/orders"],
+        [f"ecs_task_definition:{app}"],
+        [f"ecs_service:{app}"],
+    ]
+    definition = plan.get(f"ecs_task_definition:{app}")
+    assert (definition.spec["cpu"], definition.spec["memory"]) == (1024, 2048)
+    assert all(i.spec["region"] == "eu-west-1" and i.relation == "runs-on" for i in plan.resources)
+    assert plan == compute_plan(request, CONTEXT, cluster="paved-shared", region="eu-west-1")
+    shown = render(plan, region="eu-west-1", owner="carol", team="payments", tags=CONTEXT.tags)
+    assert f"- ecs_service `{app}` exists with" in shown
+    assert f"(after ecs_task_definition:{app})" in shown
+
+
+def test_summary_of_a_dry_run_and_of_a_run() -> None:
+    a, b = planned("a"), planned("b")
+    assert Summary.of([(a, None), (b, None)]).dry_run
+    made = Applied(external_id="x", created=True, changes=["made a"])
+    same = Applied(external_id="y", created=False, changes=[])
+    summary = Summary.of([(a, made), (b, same)])
+    assert (summary.created, summary.unchanged, summary.changes) == (["a"], ["b"], ["made a"])
+    assert not summary.dry_run
+
+
+# --- apply: against the registry -------------------------------------------------------
+
+
+def test_apply_runs_independent_resources_at_once_and_dependents_after(
+    orders: str, commits: list[str]
+) -> None:
+    plan = Plan(
+        action="test:apply",
+        service="orders",
+        resources=[planned("a"), planned("b"), planned("c", "a", "b")],
+    )
+
+    assert apply_in_a_run(plan) == ["id-a", "id-b", "id-c"]
+
+    (a_start, a_end), (b_start, b_end), (c_start, _) = RAN["a"], RAN["b"], RAN["c"]
+    assert a_start < b_end and b_start < a_end, "a and b ran at the same time"
+    assert c_start >= max(a_end, b_end), "c waited for both"
+    with session_scope(make_engine(orders)) as session:
+        found = {r.name: r for r in queries.find_resources(session, service="orders")}
+        assert {n: (r.status, r.external_id) for n, r in found.items()} == {
+            n: (ResourceStatus.ACTIVE, f"id-{n}") for n in "abc"
+        }
+        assert {d.depends_on_resource for d in queries.dependencies_of(session, service="orders")}
+        assert queries.require_service(session, name="orders").status == "active"
+
+
+def test_the_whole_plan_is_written_ahead_in_one_transaction(
+    orders: str, commits: list[str]
+) -> None:
+    plan = Plan(
+        action="test:apply",
+        service="orders",
+        resources=[planned("a"), planned("b"), planned("c", "a")],
+    )
+    registry_commits = len([url for url in commits if "sqlite" in url])
+
+    write_plan_ahead.fn(plan, team="payments", owner="carol", tags=CONTEXT.tags)
+
+    assert len([url for url in commits if "sqlite" in url]) - registry_commits == 1
+    with session_scope(make_engine(orders)) as session:
+        statuses = {r.name: r.status for r in queries.find_resources(session, service="orders")}
+    assert statuses == dict.fromkeys("abc", ResourceStatus.PROVISIONING)
+
+
+def test_a_failure_records_what_was_made_what_failed_and_what_could_not_be(orders: str) -> None:
+    # a fails; b runs beside it and is made; c needs a; d needs c.
+    plan = Plan(
+        action="test:apply",
+        service="orders",
+        resources=[planned("a", fail=True), planned("b"), planned("c", "a"), planned("d", "c")],
+    )
+
+    state = apply_in_a_run(plan, return_state=True)
+
+    assert state.is_failed()
+    with pytest.raises(RuntimeError, match="a broke"):
+        state.result()
+    assert "c" not in RAN and "d" not in RAN
+    with session_scope(make_engine(orders)) as session:
+        found = {r.name: r for r in queries.find_resources(session, service="orders")}
+        assert found["b"].status == ResourceStatus.ACTIVE
+        assert found["a"].status == ResourceStatus.FAILED and "a broke" in (found["a"].error or "")
+        assert found["c"].status == found["d"].status == ResourceStatus.FAILED
+        assert "not made: thing:a failed: a broke" in (found["c"].error or "")
+        # The claim is released: the next run may start.
+        queries.claim(session, key="test:apply:orders", holder="r2", action="test:apply")
