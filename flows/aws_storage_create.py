@@ -11,6 +11,8 @@ completed changes nothing; one that failed half-way resumes.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -18,25 +20,15 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from blocks import AWS_BLOCK, AwsAccount, load_block
 from flows.action_request import PavedRequest
-from flows.registry_steps import (
-    PlannedResource,
-    ResourceRef,
-    ServiceContext,
-    failure_recorded,
-    load_service_context,
-    record_active,
-    write_ahead,
-)
-from flows.runtime import journaled, owning_team, registry_session, service_run_name
-from registry import policy, queries
+from flows.engine.action import Summary, allowed_region, dry_run, made, resource_rows
+from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
+from flows.engine.plan import Plan, PlannedResource, ResourceRef
+from flows.registry_steps import ServiceContext, load_service_context
+from flows.runtime import journaled, owning_team, service_run_name
+from registry import policy
 from registry.errors import PolicyViolation
 from registry.models import Provider
-from tasks.aws.storage import (
-    DLQ_RETENTION_SECONDS,
-    ensure_bucket,
-    ensure_queue_with_dlq,
-    ensure_table,
-)
+from tasks.aws.storage import DLQ_RETENTION_SECONDS, ensure_bucket, ensure_queue, ensure_table
 
 __all__ = [
     "ACTION",
@@ -45,6 +37,7 @@ __all__ = [
     "StorageResource",
     "allowed_region",
     "aws_storage_create",
+    "storage_plan",
 ]
 
 ACTION = "aws:storage:create"
@@ -166,76 +159,109 @@ class StorageCreateResult(BaseModel):
     dry_run: bool = Field(description="True when nothing was touched.")
 
 
-class _Plan(BaseModel):
-    """The resources the request asks for; None where it asks for none."""
+def storage_plan(request: StorageCreateRequest, context: ServiceContext, region: str) -> Plan:
+    """The resources the request asks for: the bucket, the dead-letter queue and the
+    queue redriving to it, the table. Pure: no provider call."""
 
-    bucket: PlannedResource | None = None
-    dlq: PlannedResource | None = None
-    queue: PlannedResource | None = None
-    table: PlannedResource | None = None
-
-    def items(self) -> list[PlannedResource]:
-        """The planned resources in creation order (a DLQ before its queue)."""
-        return [item for item in (self.bucket, self.dlq, self.queue, self.table) if item]
-
-
-def allowed_region(region: str | None, account: AwsAccount) -> str:
-    """`region` (None: the account's default) if the account allows it, else
-    PolicyViolation naming the allowed ones. Checked before any AWS call."""
-    region = region or account.region
-    if region not in account.allowed_regions:
-        allowed = ", ".join(account.allowed_regions)
-        raise PolicyViolation(f"region {region!r} is not allowed; choose one of: {allowed}")
-    return region
-
-
-def _plan(request: StorageCreateRequest, context: ServiceContext, region: str) -> _Plan:
-    def ref(kind: str, purpose: str) -> ResourceRef:
+    def planned(kind: str, purpose: str, **spec: Any) -> PlannedResource:
         name = policy.resource_name(team=context.team, service=context.service, purpose=purpose)
-        return ResourceRef(service=context.service, provider=Provider.AWS, kind=kind, name=name)
+        ref = ResourceRef(service=context.service, provider=Provider.AWS, kind=kind, name=name)
+        return PlannedResource(ref=ref, spec={"region": region, **spec}, relation="stores")
 
-    plan = _Plan()
+    resources: list[PlannedResource] = []
     if request.bucket:
-        plan.bucket = PlannedResource(
-            ref=ref(BUCKET_KIND, BUCKET_PURPOSE),
-            spec={
-                "region": region,
-                "versioning": request.versioning,
-                "encryption": ENCRYPTION,
-                "public_access": "blocked",
-            },
+        resources.append(
+            planned(
+                BUCKET_KIND,
+                BUCKET_PURPOSE,
+                versioning=request.versioning,
+                encryption=ENCRYPTION,
+                public_access="blocked",
+            )
         )
     if request.queue:
-        dlq, queue = ref(QUEUE_KIND, DLQ_PURPOSE), ref(QUEUE_KIND, QUEUE_PURPOSE)
-        plan.dlq = PlannedResource(
-            ref=dlq,
-            spec={
-                "region": region,
-                "message_retention_days": DLQ_RETENTION_SECONDS // 86400,
-                "dead_letter_queue_of": queue.name,
-            },
+        queue_name = policy.resource_name(
+            team=context.team, service=context.service, purpose=QUEUE_PURPOSE
         )
-        plan.queue = PlannedResource(
-            ref=queue,
-            spec={
-                "region": region,
-                "visibility_timeout_seconds": request.visibility_timeout_seconds,
-                "message_retention_days": request.message_retention_days,
-                "max_receive_count": request.max_receive_count,
-                "dead_letter_queue": dlq.name,
-            },
+        dlq = planned(
+            QUEUE_KIND,
+            DLQ_PURPOSE,
+            message_retention_days=DLQ_RETENTION_SECONDS // 86400,
+            dead_letter_queue_of=queue_name,
         )
+        queue = planned(
+            QUEUE_KIND,
+            QUEUE_PURPOSE,
+            visibility_timeout_seconds=request.visibility_timeout_seconds,
+            message_retention_days=request.message_retention_days,
+            max_receive_count=request.max_receive_count,
+            dead_letter_queue=dlq.ref.name,
+        )
+        queue.depends_on = [dlq.key]  # its redrive policy names the DLQ's ARN
+        resources += [dlq, queue]
     if request.table:
-        plan.table = PlannedResource(
-            ref=ref(TABLE_KIND, TABLE_PURPOSE),
-            spec={
-                "region": region,
-                "billing_mode": "PAY_PER_REQUEST",
-                "partition_key": request.partition_key,
-                "sort_key": request.sort_key,
-            },
+        table = planned(
+            TABLE_KIND,
+            TABLE_PURPOSE,
+            billing_mode="PAY_PER_REQUEST",
+            partition_key=request.partition_key,
+            sort_key=request.sort_key,
         )
-    return plan
+        # Order only, as before the engine: the table is made once the queues are, so a
+        # queue that fails leaves the table's intent on record. The lead may drop this
+        # edge (the table would then be made beside the queues).
+        table.after = [item.key for item in resources if item.ref.kind == QUEUE_KIND]
+        resources.append(table)
+    return Plan(action=ACTION, service=context.service, resources=resources)
+
+
+def storage_ensurers(account: AwsAccount, tags: dict[str, str]) -> dict[str, Ensure]:
+    """How the engine makes sure of each storage kind: its ensure task in `account`."""
+
+    def bucket(item: PlannedResource, _: Mapping[str, Applied], wait: Waits) -> Submitted:
+        future = ensure_bucket.submit(
+            account,
+            name=item.ref.name,
+            tags=tags,
+            versioning=item.spec["versioning"],
+            encryption=item.spec["encryption"],
+        )
+        return Submitted(future, lambda r: Applied(external_id=r.arn, **made(r)))
+
+    def queue(item: PlannedResource, upstream: Mapping[str, Applied], wait: Waits) -> Submitted:
+        spec = item.spec
+        dead_letter = {}
+        if upstream:  # the work queue: redrive to its DLQ
+            (dlq,) = upstream.values()
+            dead_letter = {
+                "dead_letter_arn": dlq.external_id,
+                "max_receive_count": spec["max_receive_count"],
+                "visibility_timeout": spec["visibility_timeout_seconds"],
+            }
+        future = ensure_queue.submit(
+            account,
+            name=item.ref.name,
+            tags=tags,
+            message_retention_seconds=spec["message_retention_days"] * 86400,
+            **dead_letter,
+            wait_for=wait,
+            return_state=False,
+        )
+        return Submitted(future, lambda r: Applied(external_id=r.arn, url=r.url, **made(r)))
+
+    def table(item: PlannedResource, _: Mapping[str, Applied], wait: Waits) -> Submitted:
+        future = ensure_table.submit(
+            account,
+            name=item.ref.name,
+            partition_key=item.spec["partition_key"],
+            sort_key=item.spec["sort_key"],
+            tags=tags,
+            wait_for=wait,
+            return_state=False,
+        )
+        return Submitted(future, lambda r: Applied(external_id=r.arn, **made(r)))
+
+    return {BUCKET_KIND: bucket, QUEUE_KIND: queue, TABLE_KIND: table}
 
 
 @flow(
@@ -252,34 +278,21 @@ def aws_storage_create(request: StorageCreateRequest) -> StorageCreateResult:
         request=request,
         team=owning_team(request.service),
         service=request.service,
-    ):
+    ) as run:
         context = load_service_context(service=request.service, requester=request.requester)
         account = load_block(AwsAccount, AWS_BLOCK)
         region = allowed_region(request.region, account)
-        plan = _plan(request, context, region)
+        plan = storage_plan(request, context, region)
         if request.dry_run:
-            return _dry_run(context, region=region, plan=plan)
-        for item in plan.items():
-            write_ahead(
-                item.ref,
-                team=context.team,
-                owner=context.owner,
-                description="",
-                spec=item.spec,
-                tags=context.tags,
-            )
-        resources = _provision(request, context, account.in_region(region), plan)
-        result = StorageCreateResult(
-            service=context.service,
-            team=context.team,
-            owner=context.owner,
-            region=region,
-            resources=[resource for resource, _ in resources],
-            created=[r.name for r, _ in resources if r.outcome == "created"],
-            unchanged=[r.name for r, _ in resources if r.outcome == "unchanged"],
-            changes=[change for _, changes in resources for change in changes],
-            dry_run=False,
+            dry_run(plan, context, region=region, key=f"plan-storage-{context.service}")
+            return _result(context, region, outcomes=[(item, None) for item in plan.resources])
+        applied = apply_plan(
+            plan,
+            context=context,
+            ensure=storage_ensurers(account.in_region(region), context.tags),
+            flow_run_id=run.flow_run_id,
         )
+        result = _result(context, region, outcomes=applied)
         _report(result)
         get_run_logger().info(
             "Storage of %s in %s: created %s; unchanged %s",
@@ -291,112 +304,20 @@ def aws_storage_create(request: StorageCreateRequest) -> StorageCreateResult:
         return result
 
 
-def _provision(
-    request: StorageCreateRequest, context: ServiceContext, account: AwsAccount, plan: _Plan
-) -> list[tuple[StorageResource, list[str]]]:
-    """The AWS side effects, each recorded in the registry as soon as it exists; a failure
-    is recorded on the resources it concerns and fails the run."""
-    done: list[tuple[StorageResource, list[str]]] = []
-
-    def activate(
-        item: PlannedResource, *, arn: str, url: str | None, created: bool, changes: list[str]
-    ) -> None:
-        record_active(
-            item.ref,
-            team=context.team,
-            owner=context.owner,
-            external_id=arn,
-            url=url,
-            spec=item.spec,
-            tags=context.tags,
-        )
-        with registry_session() as session:
-            queries.add_dependency(
-                session,
-                service=context.service,
-                depends_on_resource=(item.ref.provider, item.ref.kind, item.ref.name),
-                kind="stores",
-            )
-        outcome = "created" if created else ("updated" if changes else "unchanged")
-        resource = StorageResource(
-            kind=item.ref.kind, name=item.ref.name, arn=arn, url=url, outcome=outcome
-        )
-        done.append((resource, changes))
-
-    if plan.bucket is not None:
-        with failure_recorded(plan.bucket.ref):
-            bucket = ensure_bucket(
-                account,
-                name=plan.bucket.ref.name,
-                tags=context.tags,
-                versioning=request.versioning,
-                encryption=ENCRYPTION,
-            )
-        activate(
-            plan.bucket, arn=bucket.arn, url=None, created=bucket.created, changes=bucket.changes
-        )
-    if plan.queue is not None and plan.dlq is not None:
-        with failure_recorded(plan.dlq.ref, plan.queue.ref):
-            pair = ensure_queue_with_dlq(
-                account,
-                name=plan.queue.ref.name,
-                dlq_name=plan.dlq.ref.name,
-                tags=context.tags,
-                visibility_timeout=request.visibility_timeout_seconds,
-                max_receive_count=request.max_receive_count,
-                message_retention_seconds=request.message_retention_days * 86400,
-            )
-        for item, queue in ((plan.dlq, pair.dlq), (plan.queue, pair.queue)):
-            activate(
-                item, arn=queue.arn, url=queue.url, created=queue.created, changes=queue.changes
-            )
-    if plan.table is not None:
-        with failure_recorded(plan.table.ref):
-            table = ensure_table(
-                account,
-                name=plan.table.ref.name,
-                partition_key=request.partition_key,
-                sort_key=request.sort_key,
-                tags=context.tags,
-            )
-        activate(plan.table, arn=table.arn, url=None, created=table.created, changes=table.changes)
-    return done
-
-
-def _dry_run(context: ServiceContext, *, region: str, plan: _Plan) -> StorageCreateResult:
-    lines = [
-        f"# Dry run: {ACTION} for service {context.service}",
-        "",
-        f"Nothing was touched. A real run would make sure that, in `{region}`:",
-        "",
-    ]
-    for item in plan.items():
-        settings = ", ".join(f"{key}={value}" for key, value in item.spec.items())
-        lines.append(f"- {item.ref.kind} `{item.ref.name}` exists with {settings}")
-    lines += [
-        f"- service `{context.service}` depends on each, owned by `{context.owner}` "
-        f"(team `{context.team}`)",
-        "",
-        "Tags on every resource: " + ", ".join(f"`{k}={v}`" for k, v in context.tags.items()),
-    ]
-    markdown = "\n".join(lines)
-    get_run_logger().info(markdown)
-    create_markdown_artifact(
-        markdown=markdown, key=f"plan-storage-{context.service}", description="Dry run"
-    )
+def _result(
+    context: ServiceContext,
+    region: str,
+    *,
+    outcomes: Sequence[tuple[PlannedResource, Applied | None]],
+) -> StorageCreateResult:
+    """The result of a run (`None` outcomes: a dry run, every resource `planned`)."""
     return StorageCreateResult(
         service=context.service,
         team=context.team,
         owner=context.owner,
         region=region,
-        resources=[
-            StorageResource(kind=item.ref.kind, name=item.ref.name, arn="", outcome="planned")
-            for item in plan.items()
-        ],
-        created=[],
-        unchanged=[],
-        changes=[],
-        dry_run=True,
+        resources=[StorageResource(**row) for row in resource_rows(outcomes, id_field="arn")],
+        **Summary.of(outcomes).model_dump(),
     )
 
 

@@ -13,7 +13,6 @@ undoes what the failed run created (journaled); without it, re-running resumes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
@@ -24,20 +23,14 @@ from pydantic import BaseModel, Field, field_validator
 from flows.action_request import PavedRequest
 from flows.aws_compute_create import ComputeCreateRequest, Size, aws_compute_create
 from flows.aws_storage_create import StorageCreateRequest, aws_storage_create
+from flows.engine.cleanup import clean_up_after_failure, existing_resources
 from flows.github_pipeline_create import PipelineCreateRequest, github_pipeline_create
 from flows.github_repo_create import RepoCreateRequest, github_repo_create
 from flows.kafka_topics_create import TopicRequest, TopicsCreateRequest, kafka_topics_create
-from flows.resource_removal import (
-    Providers,
-    RemovableResource,
-    not_ours,
-    removal_order,
-    remove,
-)
 from flows.runtime import journaled, registry_session, request_field
 from registry import policy, queries
 from registry.errors import Conflict, NotFound
-from registry.models import ResourceStatus, ServiceStatus
+from registry.models import ServiceStatus
 
 __all__ = ["ACTION", "ServiceCreateRequest", "ServiceCreateResult", "service_create"]
 
@@ -219,16 +212,6 @@ def write_people_ahead(request: ServiceCreateRequest, *, people: dict[str, str])
         )
 
 
-@task(name="registry: snapshot resources", cache_policy=NO_CACHE)
-def existing_resources(*, service: str) -> set[tuple[str, str, str]]:
-    """Keys of the resources the service has before this run (for clean-up)."""
-    with registry_session() as session:
-        return {
-            (str(r.provider), r.kind, r.name)
-            for r in queries.find_resources(session, service=service)
-        }
-
-
 @task(name="registry: write ownership and dependencies", cache_policy=NO_CACHE)
 def write_ownership(
     request: ServiceCreateRequest, *, people: dict[str, str]
@@ -275,7 +258,15 @@ def service_create(request: ServiceCreateRequest) -> ServiceCreateResult:
                 repository = _build(request)
             except Exception as exc:
                 if request.cleanup_on_failure:
-                    _clean_up(request, before=before, cause=exc, flow_run_id=run.flow_run_id)
+                    clean_up_after_failure(
+                        action=ACTION,
+                        service=request.name,
+                        team=request.team,
+                        requester=request.requester,
+                        before=before,
+                        cause=exc,
+                        flow_run_id=run.flow_run_id,
+                    )
                 raise
             resources = write_ownership(request, people=people)
         finally:
@@ -342,76 +333,6 @@ def _build(request: ServiceCreateRequest) -> str:
             )
         )
     return repo.url
-
-
-def _clean_up(
-    request: ServiceCreateRequest,
-    *,
-    before: set[tuple[str, str, str]],
-    cause: Exception,
-    flow_run_id: str,
-) -> None:
-    """Remove what this failed run created, and journal it (the run still fails).
-
-    What the registry recorded for the service before the run (a previous run's work)
-    stays. So does a resource this run recorded but the provider says is another's: an
-    action refused to adopt it, and it is left exactly as it was. Each is removed in the
-    region it was made in.
-    """
-    logger = get_run_logger()
-    started = datetime.now(UTC)
-    with registry_session() as session:
-        created = [
-            RemovableResource.of(r)
-            for r in queries.find_resources(session, service=request.name)
-            if (str(r.provider), r.kind, r.name) not in before
-        ]
-    providers = Providers()
-    removed: list[str] = []
-    failed: list[str] = []
-    left: list[str] = []
-    for resource in removal_order(created):
-        try:
-            why_not = not_ours(resource, providers, service=request.name)
-            if why_not is not None:
-                left.append(why_not)
-                continue
-            remove(resource, providers)
-        except Exception as exc:
-            failed.append(f"{resource.kind} {resource.name}: {exc}")
-            continue
-        removed.append(f"{resource.kind} {resource.name}")
-        with registry_session() as session:
-            queries.upsert_resource(
-                session,
-                service=request.name,
-                provider=resource.provider,
-                kind=resource.kind,
-                name=resource.name,
-                status=ResourceStatus.RETIRED,
-                error=f"cleaned up after a failed {ACTION}: {cause}",
-            )
-    logger.warning(
-        "Cleaned up after the failure: removed %s; failed %s; left (not ours) %s",
-        removed,
-        failed,
-        left,
-    )
-    with registry_session() as session:
-        queries.append_journal(
-            session,
-            flow_run_id=flow_run_id,
-            action=f"{ACTION}:cleanup",
-            requester=request.requester,
-            team=request.team,
-            service=request.name,
-            parameters={"removed": removed, "failed": failed, "left": left},
-            state="Failed" if failed else "Completed",
-            started_at=started,
-            ended_at=datetime.now(UTC),
-            duration_seconds=(datetime.now(UTC) - started).total_seconds(),
-            error="; ".join(failed) or None,
-        )
 
 
 def _dry_run(request: ServiceCreateRequest, people: dict[str, str]) -> ServiceCreateResult:

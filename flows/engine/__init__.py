@@ -8,6 +8,9 @@
   resource's ensure task (named, retrying, one provider each) as soon as what it depends
   on exists, so independent resources are made at once, and writes the outcome
   (ownership, provider ids, dependencies, failures) in one transaction at the end.
+- `flows.engine.action`: what actions on the engine share (region check, dry-run
+  artifact, result summary); `flows.engine.cleanup`: after a failure, remove only what
+  the run created, and journal it.
 
 This package imports nothing from the rest of `flows` at import time, so any module
 (registry_steps included) may build on it without a cycle.

@@ -7,8 +7,9 @@ permanent), and the policy tags in the shapes AWS APIs want.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from botocore.exceptions import (
     ClientError,
@@ -33,7 +34,9 @@ __all__ = [
     "TRANSIENT_CODES",
     "AwsResourceInfo",
     "aws_errors",
+    "delete_unless_gone",
     "error_code",
+    "missing_tags",
     "refuse_unless_ours",
     "tag_list",
     "task_logger",
@@ -131,6 +134,24 @@ def aws_errors(operation: str, resource: str) -> Iterator[None]:
             resource=resource,
             cause=f"connection failed ({type(exc).__name__})",
         ) from exc
+
+
+def missing_tags(current: Mapping[str, str], wanted: Mapping[str, str]) -> dict[str, str]:
+    """The wanted tags the resource lacks or holds with another value (tags are merged)."""
+    return {key: value for key, value in wanted.items() if current.get(key) != value}
+
+
+def delete_unless_gone(operation: str, name: str, call: Callable[[], Any]) -> bool:
+    """`call()` (one delete) under `aws_errors`; False when AWS says it was already gone."""
+    with aws_errors(operation, name):
+        try:
+            call()
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND_CODES:
+                return False
+            raise
+    task_logger().info("%s %s: done", operation, name)
+    return True
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

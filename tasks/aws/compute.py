@@ -20,7 +20,9 @@ from tasks.aws import (
     NOT_FOUND_CODES,
     AwsResourceInfo,
     aws_errors,
+    delete_unless_gone,
     error_code,
+    missing_tags,
     refuse_unless_ours,
     tag_list,
     task_logger,
@@ -102,10 +104,6 @@ def _ecs_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in sorted(tags.items())]
 
 
-def _missing_tags(current: Mapping[str, str], wanted: Mapping[str, str]) -> dict[str, str]:
-    return {key: value for key, value in wanted.items() if current.get(key) != value}
-
-
 def _ecs_tags_of(ecs: Any, arn: str) -> dict[str, str]:
     return {
         t["key"]: t["value"] for t in ecs.list_tags_for_resource(resourceArn=arn).get("tags", [])
@@ -114,7 +112,7 @@ def _ecs_tags_of(ecs: Any, arn: str) -> dict[str, str]:
 
 def _ecs_tag_missing(ecs: Any, arn: str, tags: Mapping[str, str]) -> bool:
     """Add the tags `arn` lacks; True when it added any."""
-    missing = _missing_tags(_ecs_tags_of(ecs, arn), tags)
+    missing = missing_tags(_ecs_tags_of(ecs, arn), tags)
     if missing:
         ecs.tag_resource(resourceArn=arn, tags=_ecs_tags(missing))
     return bool(missing)
@@ -162,7 +160,7 @@ def ensure_ecr_repository(
             changes.append(f"turned on scan on push for {name}")
         arn = str(repo["repositoryArn"])
         current = ecr.list_tags_for_resource(resourceArn=arn).get("tags", [])
-        missing = _missing_tags({t["Key"]: t["Value"] for t in current}, tags)
+        missing = missing_tags({t["Key"]: t["Value"] for t in current}, tags)
         if missing:
             ecr.tag_resource(resourceArn=arn, tags=tag_list(missing))
             changes.append(f"tagged ECR repository {name}")
@@ -175,15 +173,12 @@ def ensure_ecr_repository(
 @task(name="aws: delete ECR repository", **PROVIDER_TASK_OPTIONS)
 def delete_ecr_repository(account: AwsAccount, *, name: str) -> bool:
     """Delete the repository `name` with its images; False when there was none."""
-    with aws_errors("delete ECR repository", name):
-        try:
-            account.get_client("ecr").delete_repository(repositoryName=name, force=True)
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND_CODES:
-                return False
-            raise
-    task_logger().info("Deleted ECR repository %s", name)
-    return True
+    ecr = account.get_client("ecr")
+    return delete_unless_gone(
+        "delete ECR repository",
+        name,
+        lambda: ecr.delete_repository(repositoryName=name, force=True),
+    )
 
 
 # --- ECS cluster --------------------------------------------------------------------
@@ -251,7 +246,7 @@ def ensure_log_group(
             changes.append(f"set retention of {name} to {retention_days} days")
         arn = _log_group_arn(group)
         current = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
-        missing = _missing_tags(current, tags)
+        missing = missing_tags(current, tags)
         if missing:
             logs.tag_resource(resourceArn=arn, tags=missing)
             changes.append(f"tagged log group {name}")
@@ -262,15 +257,10 @@ def ensure_log_group(
 @task(name="aws: delete log group", **PROVIDER_TASK_OPTIONS)
 def delete_log_group(account: AwsAccount, *, name: str) -> bool:
     """Delete the log group `name`; False when there was none."""
-    with aws_errors("delete log group", name):
-        try:
-            account.get_client("logs").delete_log_group(logGroupName=name)
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND_CODES:
-                return False
-            raise
-    task_logger().info("Deleted log group %s", name)
-    return True
+    logs = account.get_client("logs")
+    return delete_unless_gone(
+        "delete log group", name, lambda: logs.delete_log_group(logGroupName=name)
+    )
 
 
 # --- ECS task definitions -----------------------------------------------------------
@@ -388,7 +378,7 @@ def ensure_task_definition(
             created = False
             arn = str(definition["taskDefinitionArn"])
             current_tags = {t["key"]: t["value"] for t in latest.get("tags", [])}
-            missing = _missing_tags(current_tags, tags)
+            missing = missing_tags(current_tags, tags)
             if missing:
                 ecs.tag_resource(resourceArn=arn, tags=_ecs_tags(missing))
                 changes.append(f"tagged task definition {family}:{definition['revision']}")

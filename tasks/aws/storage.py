@@ -22,7 +22,9 @@ from tasks.aws import (
     NOT_FOUND_CODES,
     AwsResourceInfo,
     aws_errors,
+    delete_unless_gone,
     error_code,
+    missing_tags,
     refuse_unless_ours,
     tag_list,
     task_logger,
@@ -44,6 +46,7 @@ __all__ = [
     "delete_queue",
     "delete_table",
     "ensure_bucket",
+    "ensure_queue",
     "ensure_queue_with_dlq",
     "ensure_table",
 ]
@@ -86,10 +89,6 @@ class TableInfo(BaseModel):
     arn: str = Field(description="Table ARN.")
     created: bool = Field(description="True when this call created it.")
     changes: list[str] = Field(description="What this call changed; empty when all was in place.")
-
-
-def _missing_tags(current: Mapping[str, str], wanted: Mapping[str, str]) -> dict[str, str]:
-    return {key: value for key, value in wanted.items() if current.get(key) != value}
 
 
 # --- S3 -----------------------------------------------------------------------------
@@ -213,7 +212,7 @@ def ensure_bucket(
         )
 
         current_tags = _bucket_tags(s3, name)
-        if _missing_tags(current_tags, tags):
+        if missing_tags(current_tags, tags):
             s3.put_bucket_tagging(
                 Bucket=name, Tagging={"TagSet": tag_list({**current_tags, **tags})}
             )
@@ -297,11 +296,39 @@ def _converge_queue(
         sqs.set_queue_attributes(QueueUrl=url, Attributes=differing)
         changes.append(f"set {', '.join(sorted(differing))} on queue {name}")
     current_tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
-    missing = _missing_tags(current_tags, tags)
+    missing = missing_tags(current_tags, tags)
     if missing:
         sqs.tag_queue(QueueUrl=url, Tags=missing)
         changes.append(f"tagged queue {name}")
     return QueueInfo(name=name, arn=current["QueueArn"], url=url, created=created, changes=changes)
+
+
+@task(name="aws: ensure queue", **PROVIDER_TASK_OPTIONS)
+def ensure_queue(
+    account: AwsAccount,
+    *,
+    name: str,
+    tags: Mapping[str, str],
+    message_retention_seconds: int,
+    visibility_timeout: int | None = None,
+    dead_letter_arn: str | None = None,
+    max_receive_count: int | None = None,
+) -> QueueInfo:
+    """Get or create the queue `name` keeping messages `message_retention_seconds`;
+    with `dead_letter_arn`, redriving there after `max_receive_count` receives. An
+    existing queue whose attributes differ is brought to the declared ones."""
+    attributes = {"MessageRetentionPeriod": str(message_retention_seconds)}
+    if visibility_timeout is not None:
+        attributes["VisibilityTimeout"] = str(visibility_timeout)
+    if dead_letter_arn is not None:
+        redrive = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
+        attributes["RedrivePolicy"] = json.dumps(redrive)
+    with aws_errors("ensure queue", name):
+        queue = _converge_queue(
+            account.get_client("sqs"), name=name, attributes=attributes, tags=tags
+        )
+    task_logger().info("Queue %s: %s", name, "; ".join(queue.changes) or "in place")
+    return queue
 
 
 @task(name="aws: ensure queue with dead-letter queue", **PROVIDER_TASK_OPTIONS)
@@ -444,7 +471,7 @@ def ensure_table(
             changes.append(f"set table {name} to on-demand billing")
         arn = str(table["TableArn"])
         current = dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
-        missing = _missing_tags({t["Key"]: t["Value"] for t in current}, tags)
+        missing = missing_tags({t["Key"]: t["Value"] for t in current}, tags)
         if missing:
             dynamodb.tag_resource(ResourceArn=arn, Tags=tag_list(missing))
             changes.append(f"tagged table {name}")
@@ -455,12 +482,5 @@ def ensure_table(
 @task(name="aws: delete table", **PROVIDER_TASK_OPTIONS)
 def delete_table(account: AwsAccount, *, name: str) -> bool:
     """Delete the table `name`; False when there was no such table."""
-    with aws_errors("delete table", name):
-        try:
-            account.get_client("dynamodb").delete_table(TableName=name)
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND_CODES:
-                return False
-            raise
-    task_logger().info("Deleted table %s", name)
-    return True
+    dynamodb = account.get_client("dynamodb")
+    return delete_unless_gone("delete table", name, lambda: dynamodb.delete_table(TableName=name))

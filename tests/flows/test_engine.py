@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,14 +17,18 @@ from prefect import flow, task
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from blocks import AWS_BLOCK, AwsAccount, load_block
 from flows.aws_compute_create import ComputeCreateRequest, compute_plan
+from flows.aws_storage_create import StorageCreateRequest, storage_ensurers, storage_plan
 from flows.engine.action import Summary
 from flows.engine.apply import Applied, Submitted, Waits, apply_plan, write_plan_ahead
+from flows.engine.cleanup import clean_up_after_failure, existing_resources
 from flows.engine.plan import Plan, PlannedResource, ResourceRef, render
 from flows.registry_steps import ServiceContext
-from registry import queries
+from registry import policy, queries
 from registry.db import make_engine, session_scope
 from registry.models import Provider, ResourceStatus
+from tests.flows.aws_faults import installed
 
 CONTEXT = ServiceContext(
     service="orders",
@@ -33,6 +38,14 @@ CONTEXT = ServiceContext(
     change_approver=None,
     oncall=None,
     tags={"paved:service": "orders"},
+)
+# The tags a real run puts on resources: clean-up removes only what carries them.
+CONTEXT_WITH_POLICY_TAGS = CONTEXT.model_copy(
+    update={
+        "tags": policy.policy_tags(
+            service="orders", team="payments", owner="carol", cost_center="cc-200"
+        )
+    }
 )
 RAN: dict[str, tuple[float, float]] = {}
 _LOCK = threading.Lock()
@@ -133,6 +146,30 @@ def test_compute_plan_is_a_pure_value_with_its_dependencies() -> None:
     assert f"(after ecs_task_definition:{app})" in shown
 
 
+def test_storage_plan_is_what_was_asked_with_the_queue_after_its_dlq() -> None:
+    everything = storage_plan(
+        StorageCreateRequest(service="orders", requester="dave"), CONTEXT, "us-east-1"
+    )
+
+    dlq, queue = "sqs_queue:payments-orders-jobs-dlq", "sqs_queue:payments-orders-jobs"
+    assert [[i.key for i in wave] for wave in everything.waves()] == [
+        ["s3_bucket:payments-orders-data", dlq],
+        [queue],
+        ["dynamodb_table:payments-orders-state"],
+    ]
+    assert everything.get(queue).depends_on == [dlq]
+    assert everything.get("dynamodb_table:payments-orders-state").depends_on == []
+    assert all(item.relation == "stores" for item in everything.resources)
+    only_table = storage_plan(
+        StorageCreateRequest(service="orders", requester="dave", bucket=False, queue=False),
+        CONTEXT,
+        "eu-west-1",
+    )
+    assert [(i.key, i.after, i.spec["region"]) for i in only_table.resources] == [
+        ("dynamodb_table:payments-orders-state", [], "eu-west-1")
+    ]
+
+
 def test_summary_of_a_dry_run_and_of_a_run() -> None:
     a, b = planned("a"), planned("b")
     assert Summary.of([(a, None), (b, None)]).dry_run
@@ -209,3 +246,54 @@ def test_a_failure_records_what_was_made_what_failed_and_what_could_not_be(order
         assert "not made: thing:a failed: a broke" in (found["c"].error or "")
         # The claim is released: the next run may start.
         queries.claim(session, key="test:apply:orders", holder="r2", action="test:apply")
+
+
+# --- clean-up after a failure: only what the run created --------------------------------
+
+
+@flow(name="test-apply-then-clean-up")
+def storage_then_clean_up(request: StorageCreateRequest, before: list[Any]) -> list[str]:
+    account = load_block(AwsAccount, AWS_BLOCK)
+    plan = storage_plan(request, CONTEXT_WITH_POLICY_TAGS, account.region)
+    ensure = storage_ensurers(account, CONTEXT_WITH_POLICY_TAGS.tags)
+    try:
+        apply_plan(plan, context=CONTEXT_WITH_POLICY_TAGS, ensure=ensure, flow_run_id="r3")
+    except Exception as exc:
+        done = clean_up_after_failure(
+            action="test:storage",
+            service="orders",
+            team="payments",
+            requester="dave",
+            before={tuple(key) for key in before},
+            cause=exc,
+            flow_run_id="r3",
+        )
+        return done.removed
+    return []
+
+
+def test_clean_up_removes_only_what_the_failed_run_created(
+    orders: str, aws_account: AwsAccount
+) -> None:
+    bucket = "payments-orders-data"
+    first = StorageCreateRequest(service="orders", requester="dave", queue=False, table=False)
+    assert storage_then_clean_up(first, []) == []  # a previous run made the bucket
+    before = sorted(existing_resources.fn(service="orders"))
+    with contextmanager(installed)() as faults:
+        faults.add("dynamodb.CreateTable", status=400, code="AccessDeniedException", times=100)
+        # The table is made after the queues; it fails, the run cleans up.
+        removed = storage_then_clean_up(
+            StorageCreateRequest(service="orders", requester="dave"), before
+        )
+
+    assert sorted(removed) == [
+        "dynamodb_table payments-orders-state",
+        "sqs_queue payments-orders-jobs",
+        "sqs_queue payments-orders-jobs-dlq",
+    ]
+    assert aws_account.get_client("sqs").list_queues().get("QueueUrls", []) == []
+    assert aws_account.get_client("s3").head_bucket(Bucket=bucket)  # kept: not this run's
+    with session_scope(make_engine(orders)) as session:
+        status = {r.name: r.status for r in queries.find_resources(session, service="orders")}
+    assert status[bucket] == ResourceStatus.ACTIVE
+    assert status["payments-orders-jobs"] == ResourceStatus.RETIRED
