@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field, field_validator
 
 from blocks import AWS_BLOCK, AwsAccount, load_block
@@ -204,12 +205,27 @@ def compute_plan(
 
 def compute_ensurers(account: AwsAccount, tags: dict[str, str]) -> dict[str, Ensure]:
     """How the engine makes sure of each compute kind: its ensure task in `account`."""
+    # The shared cluster and the network the service runs in are not the service's
+    # resources, and nothing but the service needs them: they are looked up beside the
+    # first wave (after the write-ahead), and read when the service is made, so that a
+    # failure among them is the service's.
+    lookups: dict[str, PrefectFuture[Any]] = {}
+
+    def look_up_cluster_and_network() -> None:
+        if not lookups:
+            lookups["cluster"] = ensure_cluster.submit(account)
+            lookups["subnets"] = default_subnets.submit(account)
+            # Prefect passes the subnets future's result to the task once it is done.
+            subnets: Any = lookups["subnets"]
+            lookups["security_groups"] = default_security_groups.submit(account, subnets=subnets)
 
     def repository(item: PlannedResource, _: Mapping[str, Applied], wait: Waits) -> Submitted:
+        look_up_cluster_and_network()
         future = ensure_ecr_repository.submit(account, name=item.ref.name, tags=tags)
         return Submitted(future, lambda r: Applied(external_id=r.arn, url=r.uri, **made(r)))
 
     def log_group(item: PlannedResource, _: Mapping[str, Applied], wait: Waits) -> Submitted:
+        look_up_cluster_and_network()
         future = ensure_log_group.submit(
             account, name=item.ref.name, retention_days=item.spec["retention_days"], tags=tags
         )
@@ -242,11 +258,10 @@ def compute_ensurers(account: AwsAccount, tags: dict[str, str]) -> dict[str, Ens
 
     def service(item: PlannedResource, upstream: Mapping[str, Applied], wait: Waits) -> Submitted:
         (definition,) = upstream.values()
-        # The shared cluster and the network are looked up here, once the revision exists:
-        # a failure among them is the service's.
-        cluster = ensure_cluster(account)
-        subnets = default_subnets(account)
-        security_groups = default_security_groups(account, subnets=subnets)
+        look_up_cluster_and_network()
+        cluster = lookups["cluster"].result()
+        subnets = lookups["subnets"].result()
+        security_groups = lookups["security_groups"].result()
         future = ensure_service.submit(
             account,
             cluster=cluster.name,
