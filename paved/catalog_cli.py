@@ -28,6 +28,9 @@ __all__ = ["actions", "parse_params", "run"]
 _stderr = Console(stderr=True)
 # Final states: the run will not change any more.
 _FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+# How often --wait reads the run: a user waits at most this long past the run's end
+# (issue 12: no figure with a polling step coarser than 0.2 s).
+_POLL_SECONDS = 0.2
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -225,7 +228,7 @@ def _run_through_gateway(
                     state_name = current.state.name or state_type.title()
                 if state_type in _FINAL or time.monotonic() > deadline:
                     break
-                time.sleep(1)
+                time.sleep(_POLL_SECONDS)
     outcome = {
         "action": action_id,
         "flow_run_id": str(flow_run.id),  # type: ignore[union-attr]
