@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from paved.cli import app
-from registry.db import make_engine, migrate, session_scope
-from registry.seed import apply_seed, load_seed
-
-SEED_FILE = Path(__file__).resolve().parents[2] / "sandbox" / "seed.yaml"
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    url = f"sqlite:///{tmp_path / 'registry.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            apply_seed(session, seed=load_seed(SEED_FILE))
-    finally:
-        engine.dispose()
-    return {"PAVED_HOME": str(tmp_path / "home"), "PAVED_REGISTRY_URL": url, "COLUMNS": "200"}
+def env(seeded_registry_env: dict[str, str]) -> dict[str, str]:
+    return {**seeded_registry_env, "COLUMNS": "200"}
 
 
 def _paved(env: dict[str, str], *args: str) -> tuple[int, str]:

@@ -12,10 +12,6 @@ from typer.testing import CliRunner
 
 from flows.charts import CHART_SIZE_PX
 from paved import journal_cli
-from registry.db import make_engine, migrate, session_scope
-from registry.seed import apply_seed, load_seed
-
-SEED_FILE = Path(__file__).resolve().parents[2] / "sandbox" / "seed.yaml"
 
 # Registered as paved/cli.py registers them.
 app = typer.Typer()
@@ -27,16 +23,8 @@ app.add_typer(journal, name="journal")
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    url = f"sqlite:///{tmp_path / 'registry.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            apply_seed(session, seed=load_seed(SEED_FILE))
-    finally:
-        engine.dispose()
-    return {"PAVED_HOME": str(tmp_path / "home"), "PAVED_REGISTRY_URL": url}
+def env(seeded_registry_env: dict[str, str]) -> dict[str, str]:
+    return {**seeded_registry_env}
 
 
 def _run(env: dict[str, str], *args: str) -> tuple[int, str]:
