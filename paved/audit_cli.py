@@ -89,6 +89,7 @@ def budget_set(
     ],
     service: Annotated[str | None, typer.Option(help="The service's budget.")] = None,
     team: Annotated[str | None, typer.Option(help="The team's budget.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the budget set as JSON.")] = False,
 ) -> None:
     """Set the weekly budget of one service or one team (audit:cost compares with it)."""
     weekly: Decimal | None
@@ -104,6 +105,10 @@ def budget_set(
 
     with cli_registry() as session:
         set_budget(session, weekly_usd=weekly, service=service, team=team)
+    if as_json:
+        budget = None if weekly is None else str(weekly)
+        print_json({"service": service, "team": team, "weekly_usd": budget})
+        return
     target = f"service {service}" if service else f"team {team}"
     shown = "cleared" if weekly is None else f"{weekly} USD a week"
     Console().print(Text(f"✓ budget of {target}: {shown}", style="green"))

@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
+from paved.answers_cli import JsonOption
 from paved.settings import Settings
 
 __all__ = ["journal_list", "journal_log", "journal_report", "parse_since"]
@@ -146,6 +147,7 @@ def journal_log(
     service: Annotated[
         str | None, typer.Option("--service", help="The service concerned, if any.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Journal a task done by hand, so `paved journal report` counts it."""
     from flows.manual_task import ManualTaskRequest, record_in
@@ -172,6 +174,9 @@ def journal_log(
     except NotFound as exc:
         _stderr.print(Text(f"✗ {exc}", style="red"))
         raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
     _stdout.print(
         f"✓ journaled {minutes} min of {category} for {team} (journal row {result.journal_id})"
     )

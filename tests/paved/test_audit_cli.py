@@ -110,6 +110,9 @@ def test_budget_set_and_clear(env: dict[str, str]) -> None:
     with session_scope(engine) as session:
         assert session.query(Service).filter_by(name="orders").one().weekly_budget_usd is None
     engine.dispose()
+    as_json = runner.invoke(app, ["budget", "set", "250", "--team", "payments", "--json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == {"service": None, "team": "payments", "weekly_usd": "250"}
     bad = runner.invoke(app, ["budget", "set", "lots", "--team", "payments"], env=env)
     assert bad.exit_code == 2 and "not an amount" in bad.output
     both = runner.invoke(

@@ -68,6 +68,13 @@ def test_logged_tasks_show_in_the_report(env: dict[str, str]) -> None:
     assert "Automation candidates" in output and "credentials" in output
 
 
+def test_log_prints_the_row_as_json(env: dict[str, str]) -> None:
+    code, output = _log(env, "dns", 15, "--json")
+    assert code == 0, output
+    row = json.loads(output)
+    assert isinstance(row["journal_id"], int) and row["flow_run_id"]
+
+
 def test_invalid_tasks_are_refused(env: dict[str, str]) -> None:
     code, output = _log(env, "dns", 0)
     assert code == 2 and "minutes_spent" in output
