@@ -26,7 +26,11 @@ def test_first_run_wins_and_the_second_gets_a_conflict_naming_the_first(engine: 
 def test_the_same_run_may_claim_again(engine: Engine) -> None:
     for _ in range(2):
         with session_scope(engine) as session:
-            queries.claim(session, key=KEY, holder="run-1", action="service:create", now=T0)
+            held = queries.claim(session, key=KEY, holder="run-1", action="service:create", now=T0)
+            assert (held.key, held.holder) == (KEY, "run-1")
+    # The retry kept the one claim in run-1's hands: another run is still refused.
+    with session_scope(engine) as session, pytest.raises(Conflict, match="flow run run-1"):
+        queries.claim(session, key=KEY, holder="run-2", action="service:create", now=T0)
 
 
 def test_released_claim_is_free(engine: Engine) -> None:

@@ -70,9 +70,14 @@ def test_a_provider_not_listed_keeps_its_findings_open(seeded: Session) -> None:
 
 def test_ownerless_findings_belong_to_the_registry_scope(seeded: Session) -> None:
     ownerless = drift("orders", DriftClass.OWNERLESS, provider="registry")
-    sync_findings(seeded, detected=[ownerless], audited={"registry"}, run_id="r1")
+    opened = sync_findings(seeded, detected=[ownerless], audited={"registry"}, run_id="r1")
     outcome = sync_findings(seeded, detected=[], audited={"registry"}, run_id="r2")
-    assert len(outcome.resolved) == 1
+    # The finding resolved is the ownerless one opened in r1, judged gone by r2.
+    assert len(opened.opened) == 1 and outcome.resolved == opened.opened
+    (row,) = list_findings(seeded)
+    assert (row.id, row.provider, row.identifier) == (opened.opened[0], "registry", "orders")
+    assert row.drift_class == DriftClass.OWNERLESS
+    assert (row.resolution, row.last_run_id) == ("gone", "r2")
 
 
 def test_a_difference_that_comes_back_opens_a_new_finding(seeded: Session) -> None:
