@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ParameterTypeError
 from pydantic import ValidationError
 
 from blocks import AwsAccount
@@ -23,6 +24,7 @@ from flows.aws_compute_create import (
 )
 from registry import queries
 from registry.db import make_engine, session_scope
+from registry.errors import NotAuthorized, NotFound, PolicyViolation
 from registry.models import ResourceStatus
 from tests.flows.aws_faults import AwsFaults, installed
 
@@ -174,22 +176,23 @@ def test_dry_run_touches_nothing(aws_account: AwsAccount, registry_url: str, ord
         assert queries.find_resources(session, service="orders") == []
 
 
-BAD_RUNS = [
-    ({"region": "ap-south-1"}, "region 'ap-south-1' is not allowed"),
-    ({"service": "ghost"}, "no service 'ghost'"),
-    ({"requester": "erin"}, "'erin' is not a member"),
-    ({"size": "huge"}, "size"),
+# (change, the error's class, what it says): the class shows which check refused the run.
+BAD_RUNS: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"region": "ap-south-1"}, PolicyViolation, "region 'ap-south-1' is not allowed"),
+    ({"service": "ghost"}, NotFound, "no service 'ghost'"),
+    ({"requester": "erin"}, NotAuthorized, "'erin' is not a member"),
+    ({"size": "huge"}, ParameterTypeError, "request.size: Input should be"),
 ]
 
 
 def test_bad_requests_fail_before_any_call(
     aws_account: AwsAccount, registry_url: str, orders: None, faults: AwsFaults
 ) -> None:
-    for change, says in BAD_RUNS:
+    for change, error, says in BAD_RUNS:
         state = run({**ORDERS, **change})
 
         assert state.type == StateType.FAILED, change
-        with pytest.raises(Exception, match=says):
+        with pytest.raises(error, match=says):
             state.result()
     assert sum(faults.calls.values()) == 0, "no AWS call at all"
     with registry(registry_url) as session:

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ParameterTypeError
 from pydantic import ValidationError
 
 from blocks import AwsAccount
 from flows.aws_storage_create import StorageCreateRequest, StorageCreateResult, aws_storage_create
 from registry import policy, queries
 from registry.db import make_engine, session_scope
+from registry.errors import NotAuthorized, NotFound, PolicyViolation
 from registry.models import Provider, ResourceStatus
 from tests.flows.aws_faults import AwsFaults, installed
 
@@ -174,11 +176,16 @@ def test_dry_run_touches_nothing(aws_account: AwsAccount, registry_url: str, ord
         assert queries.find_resources(session, service="orders") == []
 
 
-BAD_RUNS = [
-    ({"region": "ap-south-1"}, "region 'ap-south-1' is not allowed; choose one of: us-east-1"),
-    ({"service": "ghost"}, "no service 'ghost'"),
-    ({"requester": "alice"}, "'alice' is not a member"),
-    ({"message_retention_days": 15}, "message_retention_days"),
+# (change, the error's class, what it says): the class shows which check refused the run.
+BAD_RUNS: list[tuple[dict[str, Any], type[Exception], str]] = [
+    (
+        {"region": "ap-south-1"},
+        PolicyViolation,
+        "region 'ap-south-1' is not allowed; choose one of: us-east-1",
+    ),
+    ({"service": "ghost"}, NotFound, "no service 'ghost'"),
+    ({"requester": "alice"}, NotAuthorized, "'alice' is not a member"),
+    ({"message_retention_days": 15}, ParameterTypeError, "request.message_retention_days: "),
 ]
 
 
@@ -186,11 +193,11 @@ def test_bad_requests_fail_before_any_call(
     aws_account: AwsAccount, registry_url: str, orders: None, faults: AwsFaults
 ) -> None:
     # One test for the lot: each flow run costs seconds, the setup too.
-    for change, says in BAD_RUNS:
+    for change, error, says in BAD_RUNS:
         state = run({**ORDERS, **change})
 
         assert state.type == StateType.FAILED, change
-        with pytest.raises(Exception, match=says):
+        with pytest.raises(error, match=says):
             state.result()
     assert sum(faults.calls.values()) == 0, "no AWS call at all"
     with registry(registry_url) as session:

@@ -16,6 +16,7 @@ from prefect.client.schemas.objects import StateType
 from flows.github_repo_create import RepoCreateRequest, RepoCreateResult, github_repo_create
 from registry import queries
 from registry.db import make_engine, session_scope
+from registry.errors import Conflict, NotAuthorized, NotFound
 from registry.models import Provider, ResourceStatus
 from sandbox.fake_github.control import FakeGitHubControl
 
@@ -111,9 +112,8 @@ def test_rerun_with_another_owner_is_refused_and_moves_nothing(
     state = run({**HELLO, "owner": "bob"})
 
     assert state.type == StateType.FAILED
-    with pytest.raises(Exception, match="does not move ownership to 'bob'") as failure:
+    with pytest.raises(Conflict, match="does not move ownership to 'bob'") as failure:
         state.result()
-    assert type(failure.value).__name__ == "Conflict"
     assert "service:transfer" in str(failure.value)
     assert fake_github.requests(writes_only=True) == []
     with registry(registry_url) as session:
@@ -152,27 +152,38 @@ def test_bad_names_are_rejected_before_any_write(
     state = run({**HELLO, "name": name})
 
     assert state.type == StateType.FAILED
-    assert "repository name" in (state.message or "") or "name" in (state.message or "")
+    # The message names the field and the value refused (the empty one has none to show).
+    shown = f"repository name {name!r}" if name else "repository name is empty"
+    assert f"request.name: Value error, {shown}" in (state.message or "")
     assert fake_github.requests(writes_only=True) == []
 
 
-BAD_PEOPLE = {
-    "unknown team": ({"team": "marketing"}, "marketing"),
-    "owner outside the team": ({"owner": "carol"}, "'carol' is not a member of team 'platform'"),
-    "requester outside the team": ({"requester": "dave"}, "'dave' is not a member"),
-    "erin as owner": ({"owner": "erin"}, "'erin'"),
-    "unknown owner": ({"owner": "zed"}, "zed"),
+# (change, the error's class, what it says): unknown names are NotFound, strangers NotAuthorized.
+BAD_PEOPLE: dict[str, tuple[dict[str, str], type[Exception], str]] = {
+    "unknown team": ({"team": "marketing"}, NotFound, "marketing"),
+    "owner outside the team": (
+        {"owner": "carol"},
+        NotAuthorized,
+        "'carol' is not a member of team 'platform'",
+    ),
+    "requester outside the team": ({"requester": "dave"}, NotAuthorized, "'dave' is not a member"),
+    "erin as owner": ({"owner": "erin"}, NotAuthorized, "'erin'"),
+    "unknown owner": ({"owner": "zed"}, NotFound, "zed"),
 }
 
 
-@pytest.mark.parametrize(("change", "says"), BAD_PEOPLE.values(), ids=BAD_PEOPLE.keys())
+@pytest.mark.parametrize(("change", "error", "says"), BAD_PEOPLE.values(), ids=BAD_PEOPLE.keys())
 def test_bad_people_are_rejected_before_any_write(
-    fake_github: FakeGitHubControl, registry_url: str, change: dict[str, str], says: str
+    fake_github: FakeGitHubControl,
+    registry_url: str,
+    change: dict[str, str],
+    error: type[Exception],
+    says: str,
 ) -> None:
     state = run({**HELLO, **change})
 
     assert state.type == StateType.FAILED
-    with pytest.raises(Exception, match=says):
+    with pytest.raises(error, match=says):
         state.result()
     assert fake_github.requests(writes_only=True) == []
     with registry(registry_url) as session:
