@@ -4,6 +4,7 @@ the change approver's approval the changed settings and tags are restored."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from registry import queries
 from registry.db import make_engine, session_scope
 from registry.findings import list_findings
 from sandbox.fake_github import FakeGitHubControl
+from tests.flows.aws_faults import installed
 from tests.flows.notify_helpers import Sink, approve, in_thread
 
 pytestmark = pytest.mark.usefixtures(
@@ -38,6 +40,34 @@ STATE_TOPIC, EVENTS_TOPIC = "payments.orders.state", "payments.orders.events"
 
 def registry(url: str) -> Any:
     return session_scope(make_engine(url))
+
+
+@pytest.fixture
+def provider_calls(
+    fake_github: FakeGitHubControl, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], dict[str, int]]]:
+    """Calls made to each provider from here on: the fake GitHub's request journal,
+    botocore's before-send events, and Kafka admin clients built (no Kafka call is made
+    without one; the client itself is the real confluent-kafka one)."""
+    kafka_clients: list[KafkaCluster] = []
+    build = KafkaCluster.get_admin_client
+
+    def counted(cluster: KafkaCluster) -> Any:
+        kafka_clients.append(cluster)
+        return build(cluster)
+
+    monkeypatch.setattr(KafkaCluster, "get_admin_client", counted)
+    hooks = installed()
+    aws = next(hooks)
+    yield lambda: {
+        "github": len(fake_github.requests()),
+        "aws": sum(aws.calls.values()),
+        "kafka": len(kafka_clients),
+    }
+    hooks.close()
+
+
+NO_CALLS = {"github": 0, "aws": 0, "kafka": 0}
 
 
 def audit(**request: Any) -> DriftAuditResult:
@@ -195,19 +225,25 @@ def test_a_dry_run_reports_and_stores_nothing(registry_url: str, sink: Sink) -> 
     assert sink.messages() == []
 
 
-def test_an_unknown_service_to_remediate_is_refused_before_any_call() -> None:
+def test_an_unknown_service_to_remediate_is_refused_before_any_call(
+    provider_calls: Callable[[], dict[str, int]],
+) -> None:
     state = audit_drift(
         request={"requester": "carol", "remediate": True, "services": ["nosuch"]},
         return_state=True,
     )
     assert state.type == StateType.FAILED
     assert "nosuch" in (state.message or "")
+    assert provider_calls() == NO_CALLS
 
 
-def test_services_without_remediate_is_refused_before_any_call() -> None:
+def test_services_without_remediate_is_refused_before_any_call(
+    provider_calls: Callable[[], dict[str, int]],
+) -> None:
     state = audit_drift(request={"requester": "carol", "services": ["orders"]}, return_state=True)
     assert state.type == StateType.FAILED
     assert "set remediate=true" in (state.message or "")
+    assert provider_calls() == NO_CALLS
 
 
 def test_a_service_nobody_can_approve_is_left_as_it_is(

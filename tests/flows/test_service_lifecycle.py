@@ -17,6 +17,7 @@ from flows.service_decommission import service_decommission
 from flows.service_transfer import service_transfer
 from registry import queries
 from registry.db import make_engine, session_scope
+from registry.errors import Conflict
 from registry.models import ResourceStatus, ServiceStatus
 from sandbox.fake_github import FakeGitHubControl
 from tests.flows.notify_helpers import Sink, approve, in_thread
@@ -147,7 +148,7 @@ def test_two_concurrent_creates_of_one_name_give_one_service_and_a_clear_conflic
 
     assert sorted(s.type for s in states) == sorted([StateType.COMPLETED, StateType.FAILED])
     failed = next(s for s in states if s.type == StateType.FAILED)
-    with pytest.raises(Exception, match="service:orders is being worked on by another run"):
+    with pytest.raises(Conflict, match="service:orders is being worked on by another run"):
         failed.result()
     repos = [r for r in fake_github.state()["repositories"] if r["name"] == "orders"]
     assert len(repos) == 1
@@ -276,7 +277,7 @@ def test_decommission_after_approval_removes_everything_and_keeps_history(
 
     again = service_decommission(request=request, return_state=True)
     assert again.type == StateType.FAILED
-    with pytest.raises(Exception, match="already retired"):
+    with pytest.raises(Conflict, match="already retired"):
         again.result()
 
 
