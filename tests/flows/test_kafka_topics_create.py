@@ -26,6 +26,7 @@ from flows.kafka_topics_create import TopicsCreateRequest, TopicsCreateResult, k
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.domains import grant_topic_domain
+from registry.errors import Conflict
 from registry.models import Provider, ResourceStatus, ServiceStatus
 from sandbox.launch import tansu
 from tests.conftest import free_port
@@ -217,7 +218,7 @@ def test_a_partition_difference_stays_a_conflict_with_update_existing(
     state = run({**REQUEST, "update_existing": True})
 
     assert state.type == StateType.FAILED
-    with pytest.raises(Exception, match=r"partitions is 1 on the cluster, 3 requested \(Paved"):
+    with pytest.raises(Conflict, match=r"partitions is 1 on the cluster, 3 requested \(Paved"):
         state.result()
     assert configs(kafka_cluster, EVENTS)["retention.ms"] == "3600000"
     assert partitions(kafka_cluster, EVENTS) == 1
@@ -244,7 +245,7 @@ def test_an_existing_topic_that_is_not_ours_is_refused_before_any_change(
 
     assert state.type == StateType.FAILED
     why = "the registry has no record of it" if made_by == "hand" else "service 'billing'"
-    with pytest.raises(Exception, match=r"Kafka topics exist that are not service 'orders'") as e:
+    with pytest.raises(Conflict, match=r"Kafka topics exist that are not service 'orders'") as e:
         state.result()
     assert f"payments.orders.events ({why}" in str(e.value)
     assert topics(kafka_cluster) == {EVENTS}, "nothing else is made"

@@ -16,6 +16,7 @@ from registry import queries
 from registry.db import make_engine, session_scope
 from registry.models import ResourceStatus
 from sandbox.fake_github import FakeGitHubControl
+from tasks.errors import ResourceConflict
 from tests.flows.notify_helpers import Sink, approve, in_thread
 
 pytestmark = pytest.mark.usefixtures(
@@ -65,7 +66,7 @@ def test_cleanup_removes_this_runs_resources_in_their_region_and_leaves_the_fore
     state = create(storage=["bucket"], region="eu-west-1", cleanup_on_failure=True)
 
     assert state.type == StateType.FAILED
-    with pytest.raises(Exception, match=f"S3 bucket {BUCKET} exists and is not tagged"):
+    with pytest.raises(ResourceConflict, match=f"S3 bucket {BUCKET} exists and is not tagged"):
         state.result()
     # What the run made in eu-west-1 is gone from eu-west-1 (not looked for in us-east-1).
     assert ecr_names(aws_account, "eu-west-1") == []
