@@ -117,8 +117,11 @@ def test_a_missing_program_fails_clearly(tmp_path: Path) -> None:
         process.ensure_started()
 
 
-def test_starting_twice_leaves_the_running_process_alone(managed: ManagedFactory) -> None:
-    process = managed(SLEEPER)
+def test_starting_twice_leaves_the_running_process_alone(
+    managed: ManagedFactory, tmp_path: Path
+) -> None:
+    # Healthy once it ran its code: before its exec, /proc shows the parent's command line.
+    process = managed(SLEEPER, health=_logged(tmp_path, "ready"))
     first = process.ensure_started()
 
     second = process.ensure_started()
@@ -133,7 +136,8 @@ def test_starting_twice_leaves_the_running_process_alone(managed: ManagedFactory
 def test_a_process_started_with_older_settings_is_replaced(
     managed: ManagedFactory, tmp_path: Path
 ) -> None:
-    old = managed(SLEEPER, env={"TOY_SETTING": "1"})
+    # Healthy once it ran its code: before its exec, /proc shows the parent's command line.
+    old = managed(SLEEPER, env={"TOY_SETTING": "1"}, health=_logged(tmp_path, "ready"))
     old_pid = old.ensure_started().pid
     new = managed(SLEEPER, env={"TOY_SETTING": "2"})
 
