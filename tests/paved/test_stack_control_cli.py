@@ -18,7 +18,7 @@ from paved.cli import app
 from paved.processes import process_alive
 from paved.settings import Settings
 from paved.stack import stop_stack
-from tests.stack.conftest import free_ports
+from tests.stack.conftest import free_ports, release_ports
 
 runner = CliRunner()
 
@@ -30,7 +30,8 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     for name in list(os.environ):
         if name.startswith("PAVED_"):
             monkeypatch.delenv(name)
-    ports = dict(zip(("PREFECT", "GITHUB", "AWS", "KAFKA", "NOTIFY"), free_ports(5), strict=True))
+    names = ("PREFECT", "GITHUB", "AWS", "KAFKA", "NOTIFY", "GATEWAY")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     monkeypatch.setenv("PAVED_HOME", str(tmp_path / "home"))
     for component, port in ports.items():
         monkeypatch.setenv(f"PAVED_{component}_PORT", str(port))
@@ -39,6 +40,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
         yield current
     finally:
         stop_stack(current)
+        release_ports(list(ports.values()))
 
 
 def components() -> dict[str, dict[str, object]]:
