@@ -1,10 +1,10 @@
 """`kafka:topics:create` — the Kafka topics of an existing service, named by policy.
 
 The run: validate (service, requester, names, the cluster's partition and retention
-bounds, the domain is the team's, no existing topic is another's) -> write ahead (every
-topic `provisioning`) -> Kafka (each topic created, found unchanged, updated in place, or
-left untouched as a conflict) -> ownership (topics
-`active` with the policy tags, the service depending on each) -> a markdown artifact.
+bounds, the domain is the team's, no existing topic is another's) -> `topics_plan` (each
+topic one planned resource, none depending on another) applied by the engine
+(`flows.engine.apply`: write-ahead, every topic's ensure task at once, ownership and
+results in one transaction) -> a markdown artifact.
 
 A conflict (an existing topic configured differently, without `update_existing`) does not
 stop the other topics: they are handled, then the run fails listing every difference and
@@ -14,23 +14,18 @@ at once; re-running the same request converges.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from blocks import KAFKA_BLOCK, KafkaCluster, load_block
 from flows.action_request import PavedRequest
-from flows.registry_steps import (
-    ResourceRef,
-    ServiceContext,
-    load_service_context,
-    record_active,
-    record_failure,
-    write_ahead,
-)
+from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
+from flows.engine.plan import Plan, PlannedResource, ResourceRef
+from flows.registry_steps import ServiceContext, load_service_context
 from flows.runtime import journaled, owning_team, registry_session, service_run_name
 from registry import policy, queries
 from registry.domains import require_topic_domain
@@ -51,6 +46,8 @@ __all__ = [
     "TopicsCreateRequest",
     "TopicsCreateResult",
     "kafka_topics_create",
+    "topics_ensurers",
+    "topics_plan",
 ]
 
 ACTION = "kafka:topics:create"
@@ -248,16 +245,65 @@ def _declared(topic: TopicRequest, spec: TopicSpec) -> dict[str, Any]:
     }
 
 
-@task(name="registry: record dependency", cache_policy=NO_CACHE)
-def record_dependency(*, service: str, topic: str) -> None:
-    """The service depends on the topic (idempotent)."""
-    with registry_session() as session:
-        queries.add_dependency(
-            session,
-            service=service,
-            depends_on_resource=(Provider.KAFKA, RESOURCE_KIND, topic),
-            description="topic of the service",
+def topics_plan(
+    request: TopicsCreateRequest, context: ServiceContext, cluster: KafkaCluster
+) -> Plan:
+    """Each requested topic one planned resource with its declared settings; none needs
+    another, so the engine makes them all at once. Pure apart from the cluster block's
+    bounds: PolicyViolation listing every problem, no provider call."""
+    resources = [
+        PlannedResource(
+            ref=ResourceRef(
+                service=request.service, provider=Provider.KAFKA, kind=RESOURCE_KIND, name=spec.name
+            ),
+            spec=_declared(topic, spec),
         )
+        for topic, spec in _specs(request, context, cluster)
+    ]
+    return Plan(action=ACTION, service=request.service, resources=resources)
+
+
+def _topic_spec(item: PlannedResource) -> TopicSpec:
+    return TopicSpec(
+        name=item.ref.name,
+        partitions=item.spec["partitions"],
+        replication_factor=item.spec["replication_factor"],
+        configs=item.spec["configs"],
+    )
+
+
+def topics_ensurers(
+    cluster: KafkaCluster, *, update: bool, seen: dict[str, TopicResult]
+) -> dict[str, Ensure]:
+    """How the engine makes sure of a topic: `ensure_topic` on `cluster`. Each answer is
+    kept in `seen` by name; a conflict raises Conflict, so the engine records that topic
+    failed with the differences (the others, already running, still finish)."""
+
+    def topic(item: PlannedResource, _: Mapping[str, Applied], wait: Waits) -> Submitted:
+        def read(outcome: Any) -> Applied:
+            result = TopicResult(
+                name=item.ref.name,
+                purpose=item.spec["purpose"],
+                partitions=item.spec["partitions"],
+                replication_factor=item.spec["replication_factor"],
+                configs=dict(item.spec["configs"]),
+                status=outcome.status,
+                differences=outcome.differences,
+            )
+            seen[item.ref.name] = result
+            if outcome.status == "conflict":
+                raise Conflict(f"conflict: {item.ref.name} left untouched: {result.explained()}")
+            changes = [f"{item.ref.name}: {d.describe()}" for d in outcome.differences]
+            return Applied(
+                external_id=item.ref.name,
+                created=outcome.status == "created",
+                changes=changes if outcome.status == "updated" else [],
+            )
+
+        future = ensure_topic.submit(cluster, spec=_topic_spec(item), update=update)
+        return Submitted(future, read)
+
+    return {RESOURCE_KIND: topic}
 
 
 @flow(
@@ -271,52 +317,36 @@ def kafka_topics_create(request: TopicsCreateRequest) -> TopicsCreateResult:
     """Create (or converge) the topics of `request.service`."""
     cluster = load_block(KafkaCluster, KAFKA_BLOCK)
     team = owning_team(request.service)
-    with journaled(action=ACTION, request=request, team=team, service=request.service):
+    with journaled(action=ACTION, request=request, team=team, service=request.service) as run:
         context = load_service_context(service=request.service, requester=request.requester)
         with registry_session() as session:
             require_topic_domain(session, team=context.team, domain=request.domain or context.team)
-        specs = _specs(request, context, cluster)
-        _refuse_foreign_topics(request.service, cluster, [spec for _, spec in specs])
+        plan = topics_plan(request, context, cluster)
+        _refuse_foreign_topics(request.service, cluster, [_topic_spec(i) for i in plan.resources])
         if request.dry_run:
-            return _dry_run(request, context, cluster, specs)
+            return _dry_run(request, context, cluster, plan)
 
-        refs = {
-            spec.name: ResourceRef(
-                service=request.service,
-                provider=Provider.KAFKA,
-                kind=RESOURCE_KIND,
-                name=spec.name,
+        seen: dict[str, TopicResult] = {}
+        try:
+            apply_plan(
+                plan,
+                context=context,
+                ensure=topics_ensurers(cluster, update=request.update_existing, seen=seen),
+                flow_run_id=run.flow_run_id,
             )
-            for _, spec in specs
-        }
-        for topic, spec in specs:
-            write_ahead(
-                refs[spec.name],
-                team=context.team,
-                owner=context.owner,
-                description="",
-                spec=_declared(topic, spec),
-                tags=context.tags,
-            )
-        results = [
-            _converge(request, context, cluster, topic, spec, refs[spec.name])
-            for topic, spec in specs
-        ]
-        result = TopicsCreateResult(
-            service=request.service,
-            team=context.team,
-            owner=context.owner,
-            topics=results,
-            dry_run=False,
-        )
+        except Conflict as exc:
+            if len(seen) < len(plan.resources):
+                raise  # a topic failed otherwise: that error is the run's
+            conflicts = [topic for topic in seen.values() if topic.status == "conflict"]
+            result = _result(request, context, plan, seen)
+            _report(result)
+            raise Conflict(_conflict_message(conflicts, total=len(seen))) from exc
+        result = _result(request, context, plan, seen)
         _report(result)
-        conflicts = [topic for topic in results if topic.status == "conflict"]
-        if conflicts:
-            raise Conflict(_conflict_message(conflicts, total=len(results)))
         get_run_logger().info(
             "Topics of %s: %s",
             request.service,
-            ", ".join(f"{topic.name} {topic.status}" for topic in results),
+            ", ".join(f"{topic.name} {topic.status}" for topic in result.topics),
         )
         return result
 
@@ -345,43 +375,20 @@ def _refuse_foreign_topics(service: str, cluster: KafkaCluster, specs: list[Topi
         )
 
 
-def _converge(
+def _result(
     request: TopicsCreateRequest,
     context: ServiceContext,
-    cluster: KafkaCluster,
-    topic: TopicRequest,
-    spec: TopicSpec,
-    ref: ResourceRef,
-) -> TopicResult:
-    """One topic: Kafka, then the registry (active, or failed with the conflict)."""
-    try:
-        outcome = ensure_topic(cluster, spec=spec, update=request.update_existing)
-    except Exception as exc:
-        record_failure(ref, error=str(exc))
-        raise
-    result = TopicResult(
-        name=spec.name,
-        purpose=topic.purpose,
-        partitions=spec.partitions,
-        replication_factor=spec.replication_factor,
-        configs=dict(spec.configs),
-        status=outcome.status,
-        differences=outcome.differences,
+    plan: Plan,
+    seen: dict[str, TopicResult],
+) -> TopicsCreateResult:
+    """The run's result: every topic's outcome, in request order."""
+    return TopicsCreateResult(
+        service=request.service,
+        team=context.team,
+        owner=context.owner,
+        topics=[seen[item.ref.name] for item in plan.resources],
+        dry_run=False,
     )
-    if outcome.status == "conflict":
-        record_failure(ref, error=f"conflict: {spec.name} left untouched: {result.explained()}")
-    else:
-        record_active(
-            ref,
-            team=context.team,
-            owner=context.owner,
-            external_id=spec.name,
-            url=None,
-            spec=_declared(topic, spec),
-            tags=context.tags,
-        )
-        record_dependency(service=request.service, topic=spec.name)
-    return result
 
 
 def _conflict_message(conflicts: list[TopicResult], *, total: int) -> str:
@@ -403,33 +410,34 @@ def _dry_run(
     request: TopicsCreateRequest,
     context: ServiceContext,
     cluster: KafkaCluster,
-    specs: list[tuple[TopicRequest, TopicSpec]],
+    plan: Plan,
 ) -> TopicsCreateResult:
     """Show exactly what a real run would do; reading the cluster is the only call."""
     results = []
-    for topic, spec in specs:
+    for item in plan.resources:
+        spec = _topic_spec(item)
         state = describe_topic(cluster, name=spec.name)
         differences = [] if state is None else topic_differences(state, spec)
         if state is None:
-            plan = "would be created"
+            verdict = "would be created"
         elif not differences:
-            plan = "exists as requested: unchanged"
+            verdict = "exists as requested: unchanged"
         elif request.update_existing and all(d.fixable for d in differences):
-            plan = "exists: its configs would be updated"
+            verdict = "exists: its configs would be updated"
         else:
-            plan = "exists with another configuration: a conflict, left untouched"
+            verdict = "exists with another configuration: a conflict, left untouched"
         results.append(
             (
                 TopicResult(
                     name=spec.name,
-                    purpose=topic.purpose,
+                    purpose=item.spec["purpose"],
                     partitions=spec.partitions,
                     replication_factor=spec.replication_factor,
                     configs=dict(spec.configs),
                     status="planned",
                     differences=differences,
                 ),
-                plan,
+                verdict,
             )
         )
     lines = [
@@ -440,12 +448,12 @@ def _dry_run(
         "| topic | purpose | partitions | replication | configs | plan |",
         "|---|---|---|---|---|---|",
     ]
-    for result, plan in results:
+    for result, verdict in results:
         configs = ", ".join(f"`{k}={v}`" for k, v in result.configs.items())
         details = f" ({result.explained()})" if result.differences else ""
         lines.append(
             f"| `{result.name}` | {result.purpose} | {result.partitions} | "
-            f"{result.replication_factor} | {configs} | {plan}{details} |"
+            f"{result.replication_factor} | {configs} | {verdict}{details} |"
         )
     lines += [
         "",
