@@ -19,18 +19,17 @@ reached keeps its write-ahead (`provisioning`), so a re-run resumes from the reg
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
-from pydantic import BaseModel, Field
 
-from flows.engine.plan import Plan, PlannedResource
+from flows.engine.plan import Applied, Plan, PlannedResource
 from flows.runtime import registry_session
-from registry import queries
+from registry import policy, queries
 from registry.models import ResourceStatus, ServiceStatus
 
 if TYPE_CHECKING:
@@ -42,28 +41,12 @@ __all__ = [
     "Submitted",
     "Waits",
     "apply_plan",
+    "by_key",
     "claimed",
     "ensure_along",
     "write_plan_ahead",
     "write_results",
 ]
-
-
-class Applied(BaseModel):
-    """What the ensure task of one planned resource found or made."""
-
-    external_id: str = Field(description="Provider id (an ARN on AWS).")
-    url: str | None = Field(default=None, description="URL or URI, when the kind has one.")
-    created: bool = Field(description="True when this run created it.")
-    changes: list[str] = Field(description="What this run changed; empty when all was in place.")
-    spec: dict[str, Any] = Field(
-        default_factory=dict, description="Settings learned while applying, recorded too."
-    )
-
-    @property
-    def outcome(self) -> str:
-        """created, updated or unchanged."""
-        return "created" if self.created else ("updated" if self.changes else "unchanged")
 
 
 @dataclass(frozen=True)
@@ -78,6 +61,18 @@ class Submitted:
 Waits = list[PrefectFuture[Any]]
 # (planned resource, outcomes of what it depends on by key, their futures) -> Submitted.
 Ensure = Callable[[PlannedResource, Mapping[str, Applied], Waits], Submitted]
+
+
+def ensurer(ensure: Mapping[str, Ensure], item: PlannedResource) -> Ensure:
+    """How to make sure of `item`: its own ensurer (by key, as a union gives them), else
+    its kind's."""
+    return ensure.get(item.key) or ensure[item.ref.kind]
+
+
+def by_key(plan: Plan, ensure: Mapping[str, Ensure]) -> dict[str, Ensure]:
+    """`ensure` (one action's, by kind) for each resource of `plan`, by key: the form a
+    union takes, where two parts may each have a kind of one name (two IAM roles)."""
+    return {item.key: ensurer(ensure, item) for item in plan.resources}
 
 
 @contextmanager
@@ -99,6 +94,8 @@ def write_plan_ahead(plan: Plan, *, team: str, owner: str, tags: dict[str, str])
     with registry_session() as session:
         queries.get_or_create_service(session, name=plan.service, team=team, owner=owner)
         for item in plan.resources:
+            if item.shared:
+                continue  # another service may use it: nothing is claimed for this one
             queries.upsert_resource(
                 session,
                 service=plan.service,
@@ -135,14 +132,14 @@ def write_results(
                 continue
             queries.upsert_resource(
                 session,
-                service=plan.service,
+                service=None if item.shared else plan.service,
                 provider=item.ref.provider,
                 kind=item.ref.kind,
                 name=item.ref.name,
                 external_id=done.external_id,
                 url=done.url,
                 spec={**item.spec, **done.spec},
-                tags=tags,
+                tags={policy.TAG_MANAGED_BY: policy.MANAGED_BY} if item.shared else tags,
                 status=ResourceStatus.ACTIVE,
                 error=None,
             )
@@ -165,7 +162,7 @@ def write_results(
             )
             queries.set_service_status(session, name=plan.service, status=ServiceStatus.ACTIVE)
         for item in plan.resources:
-            if item.key in failed:
+            if item.key in failed and not item.shared:
                 queries.upsert_resource(
                     session,
                     service=plan.service,
@@ -216,14 +213,16 @@ def ensure_along(plan: Plan, ensure: Mapping[str, Ensure]) -> Walk:
 
     while waiting or running:
         mark_broken()
+        ready = set(walk.applied) | set(plan.given)
         for item in list(waiting):
-            if walk.error is None and set(item.depends_on + item.after) <= set(walk.applied):
+            if walk.error is None and set(item.depends_on + item.after) <= ready:
                 waiting.remove(item)
-                upstream = {key: walk.applied[key] for key in item.depends_on}
+                upstream = {
+                    key: walk.applied.get(key) or plan.given[key] for key in item.depends_on
+                }
+                waits = [futures[key] for key in item.depends_on if key in futures]
                 try:
-                    running[item.key] = ensure[item.ref.kind](
-                        item, upstream, [futures[key] for key in item.depends_on]
-                    )
+                    running[item.key] = ensurer(ensure, item)(item, upstream, waits)
                 except Exception as exc:  # a step before the ensure task (e.g. a lookup)
                     fail(item.key, exc)
                     continue
@@ -249,7 +248,9 @@ def apply_plan(
     """Apply `plan` for the service of `context`; returns each made resource with its
     outcome, in plan order. Raises the first provider error after recording it."""
     team, owner, tags = context.team, context.owner, context.tags
-    with claimed(key=f"{plan.action}:{plan.service}", holder=flow_run_id, action=plan.action):
+    with ExitStack() as claims:
+        for key in plan.claims:
+            claims.enter_context(claimed(key=key, holder=flow_run_id, action=plan.action))
         write_plan_ahead(plan, team=team, owner=owner, tags=tags)
         walk = ensure_along(plan, ensure)
         write_results(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from registry.models import Provider
 
-__all__ = ["Plan", "PlannedResource", "ResourceRef", "render"]
+__all__ = ["Applied", "Plan", "PlannedResource", "ResourceRef", "render", "union"]
 
 
 class ResourceRef(BaseModel):
@@ -30,6 +30,24 @@ class ResourceRef(BaseModel):
     def key(self) -> str:
         """`<kind>:<name>`, how other planned resources name it in `depends_on`."""
         return f"{self.kind}:{self.name}"
+
+
+class Applied(BaseModel):
+    """What the ensure task of one planned resource found or made (or, in `Plan.given`,
+    what the registry and provider hold for a resource another action made)."""
+
+    external_id: str = Field(description="Provider id (an ARN on AWS).")
+    url: str | None = Field(default=None, description="URL or URI, when the kind has one.")
+    created: bool = Field(description="True when this run created it.")
+    changes: list[str] = Field(description="What this run changed; empty when all was in place.")
+    spec: dict[str, Any] = Field(
+        default_factory=dict, description="Settings learned while applying, recorded too."
+    )
+
+    @property
+    def outcome(self) -> str:
+        """created, updated or unchanged."""
+        return "created" if self.created else ("updated" if self.changes else "unchanged")
 
 
 class PlannedResource(BaseModel):
@@ -48,6 +66,11 @@ class PlannedResource(BaseModel):
     relation: str = Field(
         default="uses", description="How the service depends on it (registry dependency kind)."
     )
+    shared: bool = Field(
+        default=False,
+        description="Owned by no service (e.g. the account's OIDC provider): not written "
+        "ahead, recorded without a service, and the service depends on it.",
+    )
 
     @property
     def key(self) -> str:
@@ -64,6 +87,16 @@ class Plan(BaseModel):
     notes: list[str] = Field(
         default_factory=list, description="What a dry run says besides the resources."
     )
+    given: dict[str, Applied] = Field(
+        default_factory=dict,
+        description="Resources planned ones depend on that earlier runs made, by key, as "
+        "read while planning (a pipeline's repository when the repository is not planned).",
+    )
+    parts: list[str] = Field(
+        default_factory=list,
+        description="The actions a union plan is made of: their claims are held too, so a "
+        "part's own run cannot race the union on the service.",
+    )
 
     @model_validator(mode="after")
     def _dependencies_are_planned_and_acyclic(self) -> Plan:
@@ -71,11 +104,17 @@ class Plan(BaseModel):
         if len(set(keys)) != len(keys):
             raise ValueError(f"a plan names a resource twice: {keys}")
         for item in self.resources:
-            unknown = set(item.depends_on + item.after) - set(keys)
+            unknown = set(item.depends_on) - set(keys) - set(self.given)
+            unknown |= set(item.after) - set(keys)
             if unknown:
                 raise ValueError(f"{item.key} depends on unplanned {sorted(unknown)}")
         self.waves()  # raises on a cycle
         return self
+
+    @property
+    def claims(self) -> list[str]:
+        """The registry claims a run of this plan holds: its action's, and its parts'."""
+        return [f"{action}:{self.service}" for action in dict.fromkeys([self.action, *self.parts])]
 
     def get(self, key: str) -> PlannedResource:
         """The planned resource `key`."""
@@ -87,13 +126,31 @@ class Plan(BaseModel):
         left = list(self.resources)
         waves: list[list[PlannedResource]] = []
         while left:
-            wave = [item for item in left if set(item.depends_on + item.after) <= done]
+            wave = [
+                item for item in left if set(item.depends_on + item.after) <= done | set(self.given)
+            ]
             if not wave:
                 raise ValueError(f"the plan's dependencies form a cycle: {[i.key for i in left]}")
             waves.append(wave)
             done |= {item.key for item in wave}
             left = [item for item in left if item.key not in done]
         return waves
+
+
+def union(action: str, service: str, plans: list[Plan]) -> Plan:
+    """One plan of several actions' plans for one service, applied as one: what one part
+    was given and another plans becomes a dependency inside the union."""
+    resources = [item for plan in plans for item in plan.resources]
+    planned = {item.key for item in resources}
+    given = {k: v for plan in plans for k, v in plan.given.items() if k not in planned}
+    return Plan(
+        action=action,
+        service=service,
+        resources=resources,
+        notes=[note for plan in plans for note in plan.notes],
+        given=given,
+        parts=[plan.action for plan in plans],
+    )
 
 
 def _settings(spec: dict[str, Any]) -> str:
