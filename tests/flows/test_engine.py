@@ -21,9 +21,17 @@ from blocks import AWS_BLOCK, AwsAccount, load_block
 from flows.aws_compute_create import ComputeCreateRequest, compute_plan
 from flows.aws_storage_create import StorageCreateRequest, storage_ensurers, storage_plan
 from flows.engine.action import Summary
-from flows.engine.apply import Applied, Submitted, Waits, apply_plan, write_plan_ahead
+from flows.engine.apply import (
+    Applied,
+    Ensure,
+    Submitted,
+    Waits,
+    apply_plan,
+    by_key,
+    write_plan_ahead,
+)
 from flows.engine.cleanup import clean_up_after_failure, existing_resources
-from flows.engine.plan import Plan, PlannedResource, ResourceRef, render
+from flows.engine.plan import Plan, PlannedResource, ResourceRef, render, union
 from flows.registry_steps import ServiceContext
 from registry import policy, queries
 from registry.db import make_engine, session_scope
@@ -178,6 +186,87 @@ def test_summary_of_a_dry_run_and_of_a_run() -> None:
     summary = Summary.of([(a, made), (b, same)])
     assert (summary.created, summary.unchanged, summary.changes) == (["a"], ["b"], ["made a"])
     assert not summary.dry_run
+
+
+def test_a_dependency_may_be_given_by_an_earlier_run_and_a_union_plans_it() -> None:
+    repo = Applied(external_id="acme/orders", created=False, changes=[])
+    pipeline = Plan(
+        action="b:make",
+        service="orders",
+        resources=[planned("workflow", "repo")],
+        given={"thing:repo": repo},
+    )
+    assert [[i.key for i in wave] for wave in pipeline.waves()] == [["thing:workflow"]]
+    with pytest.raises(ValueError, match="unplanned"):
+        Plan(action="b:make", service="orders", resources=[planned("workflow", "repo")])
+
+    both = union(
+        "a:all",
+        "orders",
+        [Plan(action="a:make", service="orders", resources=[planned("repo")]), pipeline],
+    )
+
+    assert both.given == {}, "what one part plans is no longer given to the other"
+    assert [[i.key for i in wave] for wave in both.waves()] == [["thing:repo"], ["thing:workflow"]]
+    assert both.claims == ["a:all:orders", "a:make:orders", "b:make:orders"]
+    with pytest.raises(ValueError, match="twice"):
+        union("a:all", "orders", [both, both])
+
+
+@task(name="test: read what was given")
+def read_given(upstream_id: str) -> str:
+    return f"{upstream_id}/file"
+
+
+def test_apply_reads_given_resources_and_records_shared_ones_for_no_service(
+    orders: str,
+) -> None:
+    seen: dict[str, Mapping[str, Applied]] = {}
+
+    def workflow(item: PlannedResource, upstream: Mapping[str, Applied], wait: Waits) -> Submitted:
+        seen[item.key] = upstream
+        future = read_given.submit(
+            upstream["thing:repo"].external_id, wait_for=wait, return_state=False
+        )
+        return Submitted(future, lambda r: Applied(external_id=r, created=True, changes=[]))
+
+    shared = planned("provider")
+    shared.shared = True
+    plan = Plan(
+        action="test:apply",
+        service="orders",
+        resources=[shared, planned("workflow", "repo", "provider")],
+        given={"thing:repo": Applied(external_id="acme/orders", created=False, changes=[])},
+    )
+    ensurers: dict[str, Ensure] = {"thing": ensure_thing, "thing:workflow": workflow}
+
+    @flow(name="test-apply-given")
+    def apply_given() -> list[str]:
+        done = apply_plan(plan, context=CONTEXT, ensure=ensurers, flow_run_id="r1")
+        return [applied.external_id for _, applied in done]
+
+    assert apply_given() == ["id-provider", "acme/orders/file"]
+    assert set(seen["thing:workflow"]) == {"thing:repo", "thing:provider"}
+    with session_scope(make_engine(orders)) as session:
+        mine = {r.name for r in queries.find_resources(session, service="orders")}
+        provider = queries.get_resource(
+            session, provider=Provider.AWS, kind="thing", name="provider"
+        )
+        depends = {
+            d.depends_on_resource for d in queries.dependencies_of(session, service="orders")
+        }
+        assert mine == {"workflow"}, "the given repo is not rewritten, the shared one is no one's"
+        assert provider is not None and provider.service is None
+        assert provider.status == ResourceStatus.ACTIVE
+        assert ("aws", "thing", "provider") in depends
+
+
+def test_by_key_gives_each_resource_its_own_parts_ensurer() -> None:
+    plan = Plan(action="a", service="orders", resources=[planned("a"), planned("b")])
+    assert by_key(plan, {"thing": ensure_thing}) == {
+        "thing:a": ensure_thing,
+        "thing:b": ensure_thing,
+    }
 
 
 # --- apply: against the registry -------------------------------------------------------
