@@ -1,4 +1,4 @@
-"""Repository endpoints: repositories, contents, topics, branches and branch protection.
+"""Repository endpoints: repositories, contents, commits, topics, branches and protection.
 
 Path parameters are named as in GitHub's OpenAPI description, so the route templates here
 are the description's paths (the contract tests rely on it).
@@ -197,6 +197,36 @@ async def delete_content(
         )
         branch = body.branch or repository.default_branch
         return github_json(render_git.file_commit(repository, commit, path, None, branch, base))
+
+
+# -- commits --------------------------------------------------------------------------------
+
+
+@router.get("/repos/{owner}/{repo}/commits")
+async def list_commits(
+    owner: str,
+    repo: str,
+    request: Request,
+    state: State,
+    base: BaseURL,
+    sha: str | None = None,
+    path: str | None = None,
+    author: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> JSONResponse:
+    """The commits reachable from `sha` (default branch), newest first, filtered by `path`,
+    `author`, `since`/`until`, paged (409 on an empty repository, 404 on an unknown sha)."""
+    with state.lock:
+        repository = state.get_repository(owner, repo)
+        commits = state.list_commits(
+            repository, sha=sha, path=path, author=author, since=since, until=until
+        )
+        page, headers = paginate(request, commits)
+        return github_json(
+            [render_git.listed_commit(state, repository, commit, base) for commit in page],
+            headers=headers,
+        )
 
 
 # -- topics ---------------------------------------------------------------------------------

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 
-from sandbox.fake_github.errors import Conflict, NotFound, ValidationFailed, field_error
+from sandbox.fake_github.errors import (
+    Conflict,
+    GitHubError,
+    NotFound,
+    ValidationFailed,
+    field_error,
+)
 from sandbox.fake_github.git import (
     Commit,
     DirectoryEntry,
@@ -13,7 +21,7 @@ from sandbox.fake_github.git import (
     is_directory,
     list_directory,
 )
-from sandbox.fake_github.models import Repository, utc_now
+from sandbox.fake_github.models import Repository, User, utc_now
 from sandbox.fake_github.protection import BranchProtection
 from sandbox.fake_github.world import BOT_EMAIL, BOT_LOGIN, DOCS, World
 
@@ -23,6 +31,8 @@ TOPIC_RULE = (
     "Topics must start with a lowercase letter or number, consist of 50 characters or less, "
     "and can include hyphens."
 )
+LIST_COMMITS_DOCS = f"{DOCS}/commits/commits#list-commits"
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 class ContentRules(World):
@@ -62,6 +72,105 @@ class ContentRules(World):
             if not is_directory(commit.files, path):
                 raise NotFound()
             return commit, list_directory(commit.files, path)
+
+    def list_commits(
+        self,
+        repository: Repository,
+        *,
+        sha: str | None = None,
+        path: str | None = None,
+        author: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[Commit]:
+        """`GET .../commits`: the commits reachable from `sha` (a branch or commit sha, the
+        default branch when None), newest first, filtered like GitHub's query parameters.
+
+        `path` keeps the commits whose change touched it (a file or a directory): what is at
+        `path` differs from its first parent's, adds and deletes included. `author` is a login
+        or an email; `since`/`until` bound the committer date, as `git log` does.
+        """
+        with self.lock:
+            if repository.is_empty:
+                raise Conflict("Git Repository is empty.", documentation_url=LIST_COMMITS_DOCS)
+            start = self._commit_to_list_from(repository, sha)
+            after, before = _commit_date_bound(since), _commit_date_bound(until)
+            emails = self._author_emails(author) if author else None
+            path = path.strip("/") if path else None
+            return [
+                commit
+                for commit in self._history(start)
+                if path is None or self._touches(commit, path)
+                if emails is None or commit.author.email.lower() in emails
+                if after is None or _commit_date(commit) >= after
+                if before is None or _commit_date(commit) <= before
+            ]
+
+    def _commit_to_list_from(self, repository: Repository, sha: str | None) -> Commit:
+        ref = (sha or repository.default_branch).removeprefix("refs/heads/")
+        head = repository.branches.get(ref)
+        if head is not None:
+            return self.objects.commits[head]
+        # The object store is shared by every repository: a sha counts only when one of this
+        # repository's branches reaches it, as it would in its own git storage.
+        reachable = {
+            commit.sha
+            for branch_head in repository.branches.values()
+            for commit in self._history(self.objects.commits[branch_head])
+        }
+        if ref not in reachable:
+            raise NotFound(f"No commit found for SHA: {ref}", documentation_url=LIST_COMMITS_DOCS)
+        return self.objects.commits[ref]
+
+    def _history(self, start: Commit) -> Iterator[Commit]:
+        """Every commit reachable from `start`, each once, newest first as `git log` (and so
+        GitHub) walks: the next commit is the newest-dated one among the parents of those
+        already listed. The fake's histories are linear, so this is first-parent order; merge
+        parents would be followed too, interleaved by committer date, ties to the one found
+        first."""
+        seen = {start.sha}
+        found = 0
+        queue: list[tuple[float, int, str]] = [(-_commit_date(start).timestamp(), found, start.sha)]
+        while queue:
+            _, _, sha = heapq.heappop(queue)
+            commit = self.objects.commits[sha]
+            yield commit
+            for parent in commit.parents:
+                if parent not in seen:
+                    seen.add(parent)
+                    found += 1
+                    date = _commit_date(self.objects.commits[parent])
+                    heapq.heappush(queue, (-date.timestamp(), found, parent))
+
+    def _touches(self, commit: Commit, path: str) -> bool:
+        """Whether `commit` changed `path` (a file, or anything under a directory) against its
+        first parent; a root commit touches everything it holds."""
+        parent_files = self.objects.commits[commit.parents[0]].files if commit.parents else {}
+        return _version_at(commit.files, path) != _version_at(parent_files, path)
+
+    def _author_emails(self, author: str) -> set[str]:
+        """The emails a commit author filter stands for: the email itself, or a user's email
+        and noreply address when it is a login (GitHub ties commits to users by email)."""
+        if "@" in author:
+            return {author.lower()}
+        user: User | None = self.users.get(author.lower())
+        if user is None:
+            return set()
+        emails = {f"{user.login}@users.noreply.github.com".lower()}
+        emails |= {f"{user.id}+{user.login}@users.noreply.github.com".lower()}
+        if user.email:
+            emails.add(user.email.lower())
+        return emails
+
+    def user_by_email(self, email: str) -> User | None:
+        """The user a commit signature's email belongs to (GitHub shows them as the commit's
+        author or committer), or None when no user has it."""
+        with self.lock:
+            wanted = email.lower()
+            for user in self.users.values():
+                if wanted in self._author_emails(user.login):
+                    return user
+            return None
 
     def write_file(
         self,
@@ -260,3 +369,37 @@ class ContentRules(World):
             self._check_writable(repository)
             self.get_protection(repository, branch)
             del repository.protections[branch]
+
+
+def _version_at(files: Mapping[str, str], path: str) -> tuple[tuple[str, str], ...]:
+    """What a tree holds at `path`: its blob, or every (path, blob) under it when it is a
+    directory; empty when there is nothing."""
+    prefix = f"{path}/"
+    return tuple(
+        sorted(
+            (name, sha) for name, sha in files.items() if name == path or name.startswith(prefix)
+        )
+    )
+
+
+def _parse_date(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _commit_date(commit: Commit) -> datetime:
+    # A client may date its commits in any way; what cannot be read sorts as the oldest.
+    return _parse_date(commit.committer.date) or EARLIEST
+
+
+def _commit_date_bound(value: str | None) -> datetime | None:
+    """A `since`/`until` bound (GitHub answers 400 to a timestamp it cannot read)."""
+    if value is None:
+        return None
+    bound = _parse_date(value)
+    if bound is None:
+        raise GitHubError(f"Invalid date: {value}", documentation_url=LIST_COMMITS_DOCS)
+    return bound

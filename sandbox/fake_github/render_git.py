@@ -144,6 +144,57 @@ def _unsigned() -> JSON:
     }
 
 
+# -- commits --------------------------------------------------------------------------------
+
+
+def commit_item(
+    repo: Repository, commit: Commit, author: JSON | None, committer: JSON | None, base: str
+) -> JSON:
+    """A commit as the commits API and a branch's head show it (`commit`, without the
+    `stats` and `files` of a single-commit read); `author`/`committer` are the GitHub users
+    the signatures belong to, None when no user has their email."""
+    api = f"{base}/repos/{repo.full_name}"
+    return {
+        "sha": commit.sha,
+        "node_id": node_id("C", int(commit.sha[:8], 16)),
+        "commit": {
+            "author": _signature(commit.author),
+            "committer": _signature(commit.committer),
+            "message": commit.message,
+            "tree": {"sha": commit.tree_sha, "url": f"{api}/git/trees/{commit.tree_sha}"},
+            "url": f"{api}/git/commits/{commit.sha}",
+            "comment_count": 0,
+            "verification": _unsigned(),
+        },
+        "url": f"{api}/commits/{commit.sha}",
+        "html_url": f"{base}/{repo.full_name}/commit/{commit.sha}",
+        "comments_url": f"{api}/commits/{commit.sha}/comments",
+        "author": author,
+        "committer": committer,
+        "parents": [
+            {
+                "sha": parent,
+                "url": f"{api}/commits/{parent}",
+                "html_url": f"{base}/{repo.full_name}/commit/{parent}",
+            }
+            for parent in commit.parents
+        ],
+    }
+
+
+def listed_commit(state: GitHubState, repo: Repository, commit: Commit, base: str) -> JSON:
+    """An item of `GET .../commits`, its signatures tied to users by email as GitHub does."""
+    author = state.user_by_email(commit.author.email)
+    committer = state.user_by_email(commit.committer.email)
+    return commit_item(
+        repo,
+        commit,
+        simple_user(author, base) if author else None,
+        simple_user(committer, base) if committer else None,
+        base,
+    )
+
+
 # -- branches -------------------------------------------------------------------------------
 
 
@@ -167,32 +218,7 @@ def branch(state: GitHubState, repo: Repository, name: str, commit: Commit, base
     protection = repo.protections.get(name)
     return {
         "name": name,
-        "commit": {
-            "sha": commit.sha,
-            "node_id": node_id("C", int(commit.sha[:8], 16)),
-            "commit": {
-                "author": _signature(commit.author),
-                "committer": _signature(commit.committer),
-                "message": commit.message,
-                "tree": {"sha": commit.tree_sha, "url": f"{api}/git/trees/{commit.tree_sha}"},
-                "url": f"{api}/git/commits/{commit.sha}",
-                "comment_count": 0,
-                "verification": _unsigned(),
-            },
-            "url": f"{api}/commits/{commit.sha}",
-            "html_url": f"{base}/{repo.full_name}/commit/{commit.sha}",
-            "comments_url": f"{api}/commits/{commit.sha}/comments",
-            "author": bot,
-            "committer": bot,
-            "parents": [
-                {
-                    "sha": parent,
-                    "url": f"{api}/commits/{parent}",
-                    "html_url": f"{base}/{repo.full_name}/commit/{parent}",
-                }
-                for parent in commit.parents
-            ],
-        },
+        "commit": commit_item(repo, commit, bot, bot, base),
         "_links": {
             "self": f"{api}/branches/{quote(name, safe='')}",
             "html": f"{base}/{repo.full_name}/tree/{quote(name)}",

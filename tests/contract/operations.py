@@ -26,6 +26,8 @@ CONTRACT_OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", "/repos/{owner}/{repo}/contents/{path}"): "repos/get-content",
     ("PUT", "/repos/{owner}/{repo}/contents/{path}"): "repos/create-or-update-file-contents",
     ("DELETE", "/repos/{owner}/{repo}/contents/{path}"): "repos/delete-file",
+    # commits
+    ("GET", "/repos/{owner}/{repo}/commits"): "repos/list-commits",
     # topics
     ("GET", "/repos/{owner}/{repo}/topics"): "repos/get-all-topics",
     ("PUT", "/repos/{owner}/{repo}/topics"): "repos/replace-all-topics",

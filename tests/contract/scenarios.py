@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from github import Auth, Github, GithubException
 from github.EnvironmentDeploymentBranchPolicy import EnvironmentDeploymentBranchPolicyParams
@@ -143,6 +144,36 @@ def empty_repository_contents(gh: Github) -> None:
         repo.get_contents("README.md")
     repo.create_file("README.md", "First commit", "# scratch\n")
     assert [branch.name for branch in repo.get_branches()] == ["main"]
+
+
+def commits(gh: Github) -> None:
+    """List commits, newest first and paged, by file path (how a benchmark counts the writes
+    of one workflow file), by branch or sha, by author and date; 404 for an unknown sha and
+    409 for an empty repository."""
+    repo = gh.get_organization(ORG).create_repo_from_template(
+        "shipping", gh.get_repo(f"{ORG}/{TEMPLATE}")
+    )
+    workflow = ".github/workflows/deploy.yml"
+    created = repo.create_file(workflow, "Add deploy", "on: push\n")
+    repo.create_file("docs/notes.md", "Add notes", "notes\n")
+    repo.update_file(workflow, "Deploy on tags", "on: [push, create]\n", created["content"].sha)
+    messages = [commit.commit.message for commit in repo.get_commits()]
+    assert messages[:3] == ["Deploy on tags", "Add notes", "Add deploy"], messages
+    touched = [commit.commit.message for commit in repo.get_commits(path=workflow)]
+    assert touched == ["Deploy on tags", "Add deploy"], touched
+    head = repo.get_branch("main").commit.sha
+    assert repo.get_commits(sha="main")[0].sha == head
+    older = [commit.commit.message for commit in repo.get_commits(sha=created["commit"].sha)]
+    assert older[0] == "Add deploy", older
+    by_bot = list(repo.get_commits(author="paved-bot"))
+    assert len(by_bot) == len(messages) and by_bot[0].author.login == "paved-bot"
+    assert list(repo.get_commits(author="alice")) == []
+    assert list(repo.get_commits(until=datetime(2000, 1, 1, tzinfo=UTC))) == []
+    with refused_with(404):
+        list(repo.get_commits(sha="no-such-branch"))
+    empty = gh.get_organization(ORG).create_repo("blank")
+    with refused_with(409):
+        list(empty.get_commits())
 
 
 def topics(gh: Github) -> None:
@@ -291,6 +322,7 @@ SCENARIOS: dict[str, Scenario] = {
         template_generation,
         contents,
         empty_repository_contents,
+        commits,
         topics,
         branch_protection,
         teams,
