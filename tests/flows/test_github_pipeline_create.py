@@ -38,6 +38,7 @@ pytestmark = pytest.mark.usefixtures("paved_blocks", "aws_account")
 ORDERS = {"service": "orders", "requester": "dave"}
 ROLE = "payments-orders-deploy"
 APP = "payments-orders-app"
+TASK_ROLE = "payments-orders-task"
 CI = ".github/workflows/ci.yml"
 DEPLOY = ".github/workflows/deploy.yml"
 
@@ -161,7 +162,10 @@ def test_dry_run_then_run_then_rerun(
     assert resources["EcsDeployService"] == (
         f"arn:aws:ecs:us-east-1:{account_id}:service/paved-shared/{APP}"
     )
-    assert "PassTaskExecutionRole" not in resources  # the registry knows no task role yet
+    # The deploy role may pass the service's task execution role, named by policy: the
+    # plan no longer reads the registry for it (it may be planned before the compute
+    # exists), and passing a role that does not exist yet grants nothing.
+    assert resources["PassTaskExecutionRole"] == f"arn:aws:iam::{account_id}:role/{TASK_ROLE}"
     tags = {t["Key"]: t["Value"] for t in iam(aws_account).list_role_tags(RoleName=ROLE)["Tags"]}
     assert tags == {
         "paved:service": "orders",
@@ -208,10 +212,17 @@ def test_dry_run_then_run_then_rerun(
         )
         assert shared is not None and shared.service is None
         assert shared.external_id == result.oidc_provider_arn
-        dependencies = queries.dependencies_of(session, service="orders")
-        assert [d.depends_on_resource for d in dependencies] == [
-            ("aws", "iam_oidc_provider", result.oidc_provider_arn)
-        ]
+        # Through the engine the service depends on every resource of its pipeline, as
+        # on its compute and storage, besides the shared OIDC provider it does not own.
+        dependencies = {
+            d.depends_on_resource: d.kind
+            for d in queries.dependencies_of(session, service="orders")
+            if d.depends_on_resource and d.depends_on_resource[1] != "github_repository"
+        }
+        assert dependencies == {
+            ("aws", "iam_oidc_provider", result.oidc_provider_arn): "uses",
+            **{(r.provider.value, r.kind, r.name): "deploys-with" for r in found.values()},
+        }
         owner = queries.ownership_of(session, thing=ROLE)
         assert owner is not None and (owner.service, owner.owner) == ("orders", "carol")
         journal = queries.journal_for_run(session, flow_run_id=str(state.state_details.flow_run_id))
