@@ -6,23 +6,37 @@ request journal tells whether a rejected request reached GitHub at all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from github import Github
+from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
+from pydantic import SecretStr
 
-from flows.github_repo_create import RepoCreateRequest, RepoCreateResult, github_repo_create
-from registry import queries
+from blocks import GITHUB_BLOCK, GitHubOrganization, load_block
+from flows.engine.apply import Applied, Submitted, Waits, apply_plan, by_key
+from flows.engine.plan import Plan, PlannedResource, ResourceRef, union
+from flows.github_repo_create import (
+    RepoCreateRequest,
+    RepoCreateResult,
+    github_repo_create,
+    repo_ensurers,
+    repo_plan,
+)
+from flows.registry_steps import ServiceContext
+from registry import policy, queries
 from registry.db import make_engine, session_scope
 from registry.errors import Conflict, NotAuthorized, NotFound
-from registry.models import Provider, ResourceStatus
+from registry.models import Provider, ResourceStatus, ServiceStatus
 from sandbox.fake_github.control import FakeGitHubControl
 
 pytestmark = pytest.mark.usefixtures("paved_blocks")
 
 HELLO = {"name": "hello", "team": "platform", "owner": "alice", "requester": "bob"}
+REPOSITORY_KEY = "github_repository:acme/hello"
 
 
 def run(request: dict[str, Any]) -> Any:
@@ -41,7 +55,7 @@ def repo_state(fake: FakeGitHubControl, full_name: str) -> dict[str, Any]:
 def test_creates_the_repository_with_owner_protection_and_journal(
     fake_github: FakeGitHubControl, registry_url: str
 ) -> None:
-    state = run(HELLO)
+    state = run({**HELLO, "description": "Says hello."})
 
     assert state.is_completed(), state.message
     result = state.result()
@@ -64,6 +78,23 @@ def test_creates_the_repository_with_owner_protection_and_journal(
         assert resource.external_id == "acme/hello"
         assert resource.tags["paved:owner"] == "alice"
         assert resource.tags["paved:cost-center"] == "cc-100"
+        assert resource.url == result.url and result.url.endswith("/acme/hello")
+        # The declared settings, and what the run learned (what a pipeline reads).
+        assert resource.spec["team_permission"] == {"platform": "maintain"}
+        assert resource.spec["default_branch"] == "main"
+        assert resource.spec["full_name"] == "acme/hello"
+        assert resource.spec["html_url"] == result.url
+        # One row: CODEOWNERS, protection and the team's permission are its settings.
+        assert len(queries.find_resources(session, service="hello")) == 1
+        service = queries.require_service(session, name="hello")
+        assert service.status == ServiceStatus.ACTIVE
+        assert service.description == "Says hello."
+        # The engine records, for every resource a plan makes, that the service depends
+        # on it: here the repository it is built from.
+        assert [
+            (d.depends_on_resource, d.kind)
+            for d in queries.dependencies_of(session, service="hello")
+        ] == [(("github", "github_repository", "acme/hello"), "built-from")]
         journal = queries.journal_for_run(session, flow_run_id=str(state.state_details.flow_run_id))
         assert [entry.state for entry in journal] == ["Running", "Completed"]
         assert journal[-1].requester == "bob" and journal[-1].action == "github:repo:create"
@@ -242,6 +273,8 @@ def test_permanent_fault_fails_at_once_and_rerun_converges(
         )
         assert resource is not None and resource.status == ResourceStatus.FAILED
         assert "403" in (resource.error or "")
+        # The service this run created never became active: it is failed, until a re-run.
+        assert queries.require_service(session, name="hello").status == ServiceStatus.FAILED
         journal = queries.journal_for_run(session, flow_run_id=str(state.state_details.flow_run_id))
         assert journal[-1].state == "Failed" and "403" in (journal[-1].error or "")
 
@@ -258,6 +291,7 @@ def test_permanent_fault_fails_at_once_and_rerun_converges(
         )
         assert resource is not None and resource.status == ResourceStatus.ACTIVE
         assert resource.error is None
+        assert queries.require_service(session, name="hello").status == ServiceStatus.ACTIVE
 
 
 @pytest.mark.parametrize("topics", [[], ["paved", "platform"]])
@@ -308,3 +342,101 @@ def test_secrets_never_reach_the_journal() -> None:
     journal = redacted(request)
     assert journal["name"] == "hello" and journal["requester"] == "bob"
     assert journal["token"] == journal["approval_code"] == "**********"
+
+
+# --- the plan and the ensurer, as service:create's union uses them ----------------------
+
+ACME = GitHubOrganization(organization="acme", token=SecretStr("unused"))
+
+
+def test_the_plan_is_the_repository_alone_with_its_settings() -> None:
+    plan = repo_plan(
+        RepoCreateRequest.model_validate({**HELLO, "private": False, "template": "go-template"}),
+        ACME,
+    )
+
+    assert (plan.action, plan.service, plan.claims) == (
+        "github:repo:create",
+        "hello",
+        ["github:repo:create:hello"],
+    )
+    (repository,) = plan.resources
+    assert repository.key == REPOSITORY_KEY
+    assert (repository.depends_on, repository.after, repository.shared) == ([], [], False)
+    assert repository.spec == {
+        "template": "acme/go-template",
+        "private": False,
+        "topics": ["paved", "platform"],
+        "codeowners": "@acme/platform",
+        "default_branch": "main",
+        "branch_protection": {
+            "required_approving_review_count": 1,
+            "require_code_owner_reviews": True,
+            "dismiss_stale_reviews": True,
+            "enforce_admins": True,
+        },
+        "team_permission": {"platform": "maintain"},
+    }
+    assert any("CODEOWNERS" in note for note in plan.notes)
+
+
+@task(name="test: read the repository")
+def read_repository(upstream: dict[str, Any]) -> dict[str, Any]:
+    return upstream
+
+
+def pipeline_like(item: PlannedResource, upstream: Mapping[str, Applied], wait: Waits) -> Submitted:
+    seen = {key: applied.model_dump() for key, applied in upstream.items()}
+    future = read_repository.submit(seen, wait_for=wait, return_state=False)
+    return Submitted(
+        future, lambda r: Applied(external_id="seen", created=True, changes=[], spec=r)
+    )
+
+
+@flow(name="test-repo-in-a-union")
+def repository_in_a_union(request: RepoCreateRequest) -> dict[str, Any]:
+    github = load_block(GitHubOrganization, GITHUB_BLOCK)
+    repo = repo_plan(request, github)
+    reader = PlannedResource(
+        ref=ResourceRef(service="hello", provider=Provider.GITHUB, kind="reader", name="r"),
+        spec={},
+        depends_on=[REPOSITORY_KEY],
+    )
+    # Alone, such a plan is given the repository an earlier run made; in the union the
+    # repository is planned, so its ensure task's outcome is what the reader gets.
+    earlier = Applied(external_id="from an earlier run", created=False, changes=[])
+    other = Plan(
+        action="test:read", service="hello", resources=[reader], given={REPOSITORY_KEY: earlier}
+    )
+    plan = union("test:union", "hello", [repo, other])
+    ensure = {
+        **by_key(repo, repo_ensurers(github, description=request.description)),
+        **by_key(other, {"reader": pipeline_like}),
+    }
+    context = ServiceContext(
+        service="hello",
+        team="platform",
+        owner="alice",
+        cost_center="cc-100",
+        change_approver=None,
+        oncall=None,
+        tags=policy.policy_tags(
+            service="hello", team="platform", owner="alice", cost_center="cc-100"
+        ),
+    )
+    done = apply_plan(plan, context=context, ensure=ensure, flow_run_id="union-1")
+    (outcome,) = [applied for item, applied in done if item.ref.kind == "reader"]
+    return outcome.spec[REPOSITORY_KEY]
+
+
+def test_what_depends_on_the_repository_reads_it_from_upstream(
+    fake_github: FakeGitHubControl, registry_url: str
+) -> None:
+    repository = repository_in_a_union(RepoCreateRequest.model_validate(HELLO))
+
+    assert repository["external_id"] == "acme/hello"
+    assert repository["created"] is True
+    assert repository["url"] == repository["spec"]["html_url"]
+    assert repository["spec"]["full_name"] == "acme/hello"
+    assert repository["spec"]["default_branch"] == "main"
+    assert set(repo_state(fake_github, "acme/hello")["topics"]) >= {"paved", "platform"}
