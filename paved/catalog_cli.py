@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paved.credentials import NotSignedIn, gateway_identity, token_for
+from paved.gateway_client import GatewayRefused, GatewayUnreachable, PrefectApi
 from paved.settings import Settings
 
 __all__ = ["actions", "parse_params", "run"]
@@ -130,11 +132,13 @@ def _as_requester(parameters: dict[str, Any], handle: str) -> dict[str, Any]:
 
 
 def use_gateway(settings: Settings, token: str = "") -> None:
-    """Point this process's Prefect client at the gateway, signed in with `token` (or
-    later, with `temporary_settings(updates={PREFECT_API_KEY: token})`).
+    """Point this process's Prefect client at the gateway, signed in with `token`.
 
-    Prefect reads its settings from the environment when first imported: call this before
-    importing anything that imports Prefect. The stack's auth string is never used here.
+    `paved run` itself talks to the gateway with httpx (paved/gateway_client.py); Prefect
+    is still imported to check housekeeping parameters against their flow's signature (and
+    by flow modules holding request models), and reads its settings from the environment
+    when first imported: call this before importing anything that imports Prefect. The
+    stack's auth string is never used here.
     """
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     os.environ.pop("PREFECT_API_AUTH_STRING", None)
@@ -148,14 +152,6 @@ def use_gateway(settings: Settings, token: str = "") -> None:
             "DO_NOT_TRACK": "1",
         }
     )
-
-
-def _detail(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    try:
-        return str(response.json()["detail"]) if response is not None else str(exc)
-    except (ValueError, KeyError, TypeError):
-        return str(exc)
 
 
 def run(
@@ -185,64 +181,85 @@ def run(
         _stderr.print(Text(f"✗ {exc}", style="red"), soft_wrap=True)
         raise typer.Exit(1) from exc
     parameters = _as_requester(parameters, str(identity["handle"]))
+    with PrefectApi(settings.gateway_api_url, token) as prefect:
+        try:
+            outcome = _submit(prefect, settings, action_id, deployment, parameters)
+            if wait:
+                outcome = _waited(prefect, outcome, timeout=timeout)
+        except GatewayRefused as exc:
+            _stderr.print(Text(f"✗ {action_id} refused: {exc.detail}", style="red"), soft_wrap=True)
+            raise typer.Exit(1) from exc
+        except GatewayUnreachable as exc:
+            _stderr.print(Text(f"✗ {exc}", style="red"), soft_wrap=True)
+            raise typer.Exit(1) from exc
+    _print_outcome(outcome, as_json=as_json)
+    if wait and outcome.state_type != "COMPLETED":
+        raise typer.Exit(1)
 
-    from prefect.settings import PREFECT_API_KEY, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_KEY: token}):
-        _run_through_gateway(
-            settings, action_id, deployment, parameters, wait=wait, as_json=as_json, timeout=timeout
-        )
+@dataclass
+class _Outcome:
+    """A flow run `paved run` created, as last read."""
+
+    action: str
+    flow_run_id: str
+    name: str
+    state_type: str
+    state_name: str
+    url: str
 
 
-def _run_through_gateway(
+def _submit(
+    prefect: PrefectApi,
     settings: Settings,
     action_id: str,
     deployment: str,
     parameters: dict[str, Any],
-    *,
-    wait: bool,
-    as_json: bool,
-    timeout: float,
-) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import PrefectHTTPStatusError
+) -> _Outcome:
+    """Create the run through the gateway, as run_deployment(..., timeout=0) did."""
+    created = prefect.create_flow_run(prefect.deployment_id(deployment), parameters)
+    flow_run_id = str(created["id"])
+    return _Outcome(
+        action=action_id,
+        flow_run_id=flow_run_id,
+        name=str(created["name"]),
+        state_type="SCHEDULED",
+        state_name="Scheduled",
+        url=f"{settings.gateway_url}/runs/flow-run/{flow_run_id}",
+    )
 
-    try:
-        flow_run = run_deployment(deployment, parameters=parameters, timeout=0)
-    except PrefectHTTPStatusError as exc:
-        _stderr.print(Text(f"✗ {action_id} refused: {_detail(exc)}", style="red"), soft_wrap=True)
-        raise typer.Exit(1) from exc
-    url = f"{settings.gateway_url}/runs/flow-run/{flow_run.id}"  # type: ignore[union-attr]
-    state_type, state_name = "SCHEDULED", "Scheduled"
-    run_name = flow_run.name  # type: ignore[union-attr]
-    if wait:
-        deadline = time.monotonic() + timeout
-        with get_client(sync_client=True) as client:
-            while True:
-                current = client.read_flow_run(flow_run.id)  # type: ignore[union-attr]
-                # The flow names its run from the request once it starts.
-                run_name = current.name
-                if current.state is not None:
-                    state_type = current.state.type.value
-                    state_name = current.state.name or state_type.title()
-                if state_type in _FINAL or time.monotonic() > deadline:
-                    break
-                time.sleep(_POLL_SECONDS)
-    outcome = {
-        "action": action_id,
-        "flow_run_id": str(flow_run.id),  # type: ignore[union-attr]
-        "name": run_name,
-        "state": state_name,
-        "url": url,
-    }
+
+def _waited(prefect: PrefectApi, outcome: _Outcome, *, timeout: float) -> _Outcome:
+    """The run read every _POLL_SECONDS until final, or until `timeout` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = prefect.read_flow_run(outcome.flow_run_id)
+        # The flow names its run from the request once it starts.
+        outcome.name = str(current["name"])
+        state = current.get("state")
+        if state is not None:
+            outcome.state_type = str(state["type"])
+            outcome.state_name = state.get("name") or outcome.state_type.title()
+        if outcome.state_type in _FINAL or time.monotonic() > deadline:
+            return outcome
+        time.sleep(_POLL_SECONDS)
+
+
+def _print_outcome(outcome: _Outcome, *, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(outcome, indent=2))
-    else:
-        style = {"COMPLETED": "green", "FAILED": "red", "CRASHED": "red"}.get(state_type, "")
-        Console().print(
-            Text(f"{action_id} {outcome['name']}: {state_name}", style=style), soft_wrap=True
-        )
-        Console().print(Text(f"  {url}"), soft_wrap=True)
-    if wait and state_type != "COMPLETED":
-        raise typer.Exit(1)
+        shown = {
+            "action": outcome.action,
+            "flow_run_id": outcome.flow_run_id,
+            "name": outcome.name,
+            "state": outcome.state_name,
+            "url": outcome.url,
+        }
+        typer.echo(json.dumps(shown, indent=2))
+        return
+    style = {"COMPLETED": "green", "FAILED": "red", "CRASHED": "red"}.get(outcome.state_type, "")
+    console = Console()
+    console.print(
+        Text(f"{outcome.action} {outcome.name}: {outcome.state_name}", style=style),
+        soft_wrap=True,
+    )
+    console.print(Text(f"  {outcome.url}"), soft_wrap=True)

@@ -16,17 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.orm import Session
 
 from paved.answers_cli import JsonOption
 from paved.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["journal_list", "journal_log", "journal_report", "parse_since"]
 

@@ -13,10 +13,14 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import sandbox
 from paved.stack_secrets import StackSecrets, load_stack_secrets
-from sandbox.launch import DEFAULT_SEED_FILE
 
 __all__ = ["Settings"]
+
+# sandbox.launch.DEFAULT_SEED_FILE, without importing sandbox.launch (and httpx with it):
+# every `paved` command reads these settings, few launch anything.
+DEFAULT_SEED_FILE = Path(sandbox.__file__).with_name("seed.yaml")
 
 
 class Settings(BaseSettings):
