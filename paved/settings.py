@@ -1,5 +1,10 @@
 """Settings of the local stack, read from `PAVED_*` environment variables.
 
+A plain pydantic model that reads its variables itself, as pydantic-settings' BaseSettings
+would (names in any case, arguments over the environment, defaults validated too):
+importing pydantic-settings costs every `paved` command some 60 ms of a start-up budget of
+half a second (issue 10/12).
+
 Every process of the stack is handed the same settings through its environment
 (`Settings.prefect_env`), so a flow run started by the worker finds the same fake GitHub,
 moto, broker and registry as the `paved` command that started the stack.
@@ -8,10 +13,11 @@ moto, broker and registry as the `paved` command that started the stack.
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import sandbox
 from paved.stack_secrets import StackSecrets, load_stack_secrets
@@ -23,10 +29,16 @@ __all__ = ["Settings"]
 DEFAULT_SEED_FILE = Path(sandbox.__file__).with_name("seed.yaml")
 
 
-class Settings(BaseSettings):
-    """Where the local stack lives and which loopback ports it listens on."""
+_PREFIX = "PAVED_"
 
-    model_config = SettingsConfigDict(env_prefix="PAVED_", extra="forbid")
+
+class Settings(BaseModel):
+    """Where the local stack lives and which loopback ports it listens on; each field is
+    read from `PAVED_<FIELD>` when not given."""
+
+    # validate_default: the defaults go through the validators too (relative paths made
+    # absolute), as BaseSettings does.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     home: Path = Field(
         default=Path(".paved"),
@@ -85,6 +97,24 @@ class Settings(BaseSettings):
         default_factory=Path.cwd,
         description="The checkout holding prefect.yaml; the worker runs flows from here.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, given: Any) -> Any:
+        """`PAVED_*` variables (their names in any case) for the fields not given."""
+        if not isinstance(given, dict):
+            return given
+        variables = {
+            name.upper(): value
+            for name, value in os.environ.items()
+            if name.upper().startswith(_PREFIX)
+        }
+        found = {
+            field: variables[f"{_PREFIX}{field.upper()}"]
+            for field in cls.model_fields
+            if f"{_PREFIX}{field.upper()}" in variables
+        }
+        return {**found, **given}
 
     @field_validator("home", "seed_file", "project_dir")
     @classmethod
@@ -157,7 +187,7 @@ class Settings(BaseSettings):
 
     def paved_env(self) -> dict[str, str]:
         """These settings as `PAVED_*` variables: a child process reads back the same."""
-        return {f"PAVED_{name.upper()}": str(value) for name, value in self.model_dump().items()}
+        return {f"{_PREFIX}{name.upper()}": str(value) for name, value in self.model_dump().items()}
 
     def stack_secrets(self) -> StackSecrets:
         """This stack's secrets (made on first use, kept under `home`)."""

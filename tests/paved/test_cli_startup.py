@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from paved import cli
-from paved.settings import DEFAULT_SEED_FILE
+from paved.settings import DEFAULT_SEED_FILE, Settings
 from sandbox.launch import DEFAULT_SEED_FILE as LAUNCH_SEED_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,10 +63,27 @@ def test_who_owns_reads_the_registry_alone(seeded_registry_env: dict[str, str]) 
     assert not {"registry.answers", "registry.queries", *OTHER_COMMANDS} & modules
 
 
-def test_settings_import_nothing_of_the_sandbox_launcher() -> None:
+def test_settings_import_neither_the_sandbox_launcher_nor_pydantic_settings() -> None:
     modules = _modules_after("import paved.settings")
-    assert "sandbox.launch" not in modules and "httpx" not in modules
+    assert not {"sandbox.launch", "httpx", "pydantic_settings"} & modules
     assert DEFAULT_SEED_FILE == LAUNCH_SEED_FILE
+
+
+def test_settings_read_paved_variables_as_base_settings_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Names in any case; arguments over the environment; defaults validated (made absolute).
+    monkeypatch.setenv("paved_kafka_port", "19092")
+    monkeypatch.setenv("PAVED_WORK_POOL", "from-env")
+    monkeypatch.delenv("PAVED_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(work_pool="given")
+    assert settings.kafka_port == 19092
+    assert settings.work_pool == "given"
+    assert settings.home == tmp_path.resolve() / ".paved"
+    monkeypatch.setenv("PAVED_NOTIFY_PORT", "not-a-port")
+    with pytest.raises(ValidationError, match="notify_port"):
+        Settings()
 
 
 def test_help_lists_every_command_and_group() -> None:
