@@ -15,12 +15,14 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import sandbox
-from paved.stack_secrets import StackSecrets, load_stack_secrets
+
+if TYPE_CHECKING:
+    from paved.stack_secrets import StackSecrets
 
 __all__ = ["Settings"]
 
@@ -191,6 +193,9 @@ class Settings(BaseModel):
 
     def stack_secrets(self) -> StackSecrets:
         """This stack's secrets (made on first use, kept under `home`)."""
+        # Imported here: most commands never read the stack's secrets.
+        from paved.stack_secrets import load_stack_secrets
+
         return load_stack_secrets(self.secrets_file)
 
     def prefect_auth_headers(self) -> dict[str, str]:
