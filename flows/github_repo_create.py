@@ -52,6 +52,7 @@ __all__ = [
     "TEAM_PERMISSION",
     "RepoCreateRequest",
     "RepoCreateResult",
+    "check_request",
     "codeowners_file",
     "github_repo_create",
     "repo_ensurers",
@@ -249,7 +250,7 @@ def _context(
     request: RepoCreateRequest, *, cost_center: str, service: Service | None
 ) -> ServiceContext:
     """The service as the engine applies the plan for it: the request's owner and team
-    (the registry's if it exists, as `_validate` checked), the policy tags they imply."""
+    (the registry's if it exists, as `check_request` checked), the policy tags they imply."""
     return ServiceContext(
         service=request.name,
         team=request.team,
@@ -266,7 +267,7 @@ def _context(
     )
 
 
-def _validate(request: RepoCreateRequest, github: GitHubOrganization) -> ServiceContext:
+def check_request(request: RepoCreateRequest, github: GitHubOrganization) -> ServiceContext:
     """Every check that can fail before a side effect does; returns the service's context
     (its tags are the request's owner and team, the team's cost center)."""
     full_name = f"{github.organization}/{request.name}"
@@ -344,7 +345,7 @@ def github_repo_create(request: RepoCreateRequest) -> RepoCreateResult:
     """Create (or converge) the repository `request.name` for `request.team`."""
     github = load_block(GitHubOrganization, GITHUB_BLOCK)
     with journaled(action=ACTION, request=request, team=request.team, service=request.name) as run:
-        context = _validate(request, github)
+        context = check_request(request, github)
         plan = repo_plan(request, github)
         if request.dry_run:
             return _dry_run(request, plan, context)

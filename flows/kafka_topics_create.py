@@ -46,6 +46,7 @@ __all__ = [
     "TopicsCreateRequest",
     "TopicsCreateResult",
     "kafka_topics_create",
+    "refuse_foreign_topics",
     "topics_ensurers",
     "topics_plan",
 ]
@@ -322,7 +323,7 @@ def kafka_topics_create(request: TopicsCreateRequest) -> TopicsCreateResult:
         with registry_session() as session:
             require_topic_domain(session, team=context.team, domain=request.domain or context.team)
         plan = topics_plan(request, context, cluster)
-        _refuse_foreign_topics(request.service, cluster, [_topic_spec(i) for i in plan.resources])
+        refuse_foreign_topics(request.service, cluster, [_topic_spec(i) for i in plan.resources])
         if request.dry_run:
             return _dry_run(request, context, cluster, plan)
 
@@ -351,12 +352,13 @@ def kafka_topics_create(request: TopicsCreateRequest) -> TopicsCreateResult:
         return result
 
 
-def _refuse_foreign_topics(service: str, cluster: KafkaCluster, specs: list[TopicSpec]) -> None:
+def refuse_foreign_topics(service: str, cluster: KafkaCluster, specs: list[TopicSpec]) -> None:
     """Conflict, before anything is written, when a requested topic exists and is not
-    this service's. Kafka topics carry no tags: the registry's record is the marker."""
+    this service's (a service not yet in the registry, as service:create plans it, has
+    none). Kafka topics carry no tags: the registry's record is the marker."""
     foreign: list[str] = []
     with registry_session() as session:
-        owner = queries.require_service(session, name=service)
+        owner = queries.get_service(session, name=service)
         for spec in specs:
             if describe_topic(cluster, name=spec.name) is None:
                 continue
@@ -365,7 +367,7 @@ def _refuse_foreign_topics(service: str, cluster: KafkaCluster, specs: list[Topi
             )
             if known is None or known.service is None:
                 foreign.append(f"{spec.name} (the registry has no record of it)")
-            elif known.service.id != owner.id:
+            elif owner is None or known.service.id != owner.id:
                 foreign.append(f"{spec.name} (service {known.service.name!r}'s in the registry)")
     if foreign:
         raise Conflict(

@@ -1,18 +1,24 @@
 """`service:create` — the golden path: one request, a whole event-driven microservice.
 
-Repository from the template -> compute (ECR + ECS Fargate) -> CI/CD pipeline (workflows,
-environments, OIDC deploy role) -> the storage asked for -> Kafka topics (a compacted
-state store and an events topic by default) -> ownership: the accountable owner, team,
+Repository from the template, compute (ECR + ECS Fargate), CI/CD pipeline (workflows,
+environments, OIDC deploy role), the storage asked for, Kafka topics (a compacted state
+store and an events topic by default), then ownership: the accountable owner, team,
 change approver, on-call contact, cost watcher and the services it depends on.
 
-Each step is the catalog action of the same name run as a subflow, so it is visible in
-the UI, journaled on its own and re-runnable alone. A claim on `service:<name>` makes a
-second concurrent run for the same name fail with a clear conflict. `cleanup_on_failure`
-undoes what the failed run created (journaled); without it, re-running resumes.
+Each part is the plan of the catalog action of the same name (`repo_plan`,
+`compute_plan`, `pipeline_plan`, `storage_plan`, `topics_plan`), and the run applies
+their union with the one engine: one write-ahead, every resource's ensure task as soon
+as what it needs exists (compute, storage and topics beside the repository), one write
+of the outcome. Every step still shows by name in the run; each part stays its own
+catalog action, re-runnable alone. A claim on `service:<name>` (and each part's claim)
+makes a second concurrent run for the same name fail with a clear conflict.
+`cleanup_on_failure` undoes what the failed run created (journaled); without it,
+re-running resumes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
@@ -20,17 +26,57 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, field_validator
 
+from blocks import (
+    AWS_BLOCK,
+    GITHUB_BLOCK,
+    KAFKA_BLOCK,
+    AwsAccount,
+    GitHubOrganization,
+    KafkaCluster,
+    load_block,
+)
 from flows.action_request import PavedRequest
-from flows.aws_compute_create import ComputeCreateRequest, Size, aws_compute_create
-from flows.aws_storage_create import StorageCreateRequest, aws_storage_create
+from flows.aws_compute_create import (
+    ComputeCreateRequest,
+    Size,
+    compute_ensurers,
+    compute_plan,
+)
+from flows.aws_storage_create import StorageCreateRequest, storage_ensurers, storage_plan
+from flows.engine.action import allowed_region
+from flows.engine.apply import Ensure, apply_plan, by_key
 from flows.engine.cleanup import clean_up_after_failure, existing_resources
-from flows.github_pipeline_create import PipelineCreateRequest, github_pipeline_create
-from flows.github_repo_create import RepoCreateRequest, github_repo_create
-from flows.kafka_topics_create import TopicRequest, TopicsCreateRequest, kafka_topics_create
+from flows.engine.plan import Plan, render, union
+from flows.github_pipeline_create import (
+    PipelineCreateRequest,
+    pipeline_ensurers,
+    pipeline_plan,
+)
+from flows.github_repo_create import (
+    RESOURCE_KIND as REPOSITORY_KIND,
+)
+from flows.github_repo_create import (
+    RepoCreateRequest,
+    check_request,
+    repo_ensurers,
+    repo_plan,
+)
+from flows.kafka_topics_create import (
+    TopicRequest,
+    TopicResult,
+    TopicsCreateRequest,
+    refuse_foreign_topics,
+    topics_ensurers,
+    topics_plan,
+)
+from flows.registry_steps import ServiceContext
 from flows.runtime import journaled, registry_session, request_field
 from registry import policy, queries
+from registry.domains import require_topic_domain
 from registry.errors import Conflict, NotFound
 from registry.models import ServiceStatus
+from tasks.aws.iam import get_account_id
+from tasks.kafka import TopicSpec
 
 __all__ = ["ACTION", "ServiceCreateRequest", "ServiceCreateResult", "service_create"]
 
@@ -235,6 +281,145 @@ def _run_name() -> str:
     return f"create-service/{request_field('team')}/{request_field('name')}"
 
 
+class _Providers:
+    """The blocks of the providers a service is made in, loaded once per run."""
+
+    def __init__(self) -> None:
+        self.github = load_block(GitHubOrganization, GITHUB_BLOCK)
+        self.aws = load_block(AwsAccount, AWS_BLOCK)
+        self.kafka = load_block(KafkaCluster, KAFKA_BLOCK)
+
+
+def _parts(
+    request: ServiceCreateRequest,
+) -> tuple[
+    RepoCreateRequest,
+    ComputeCreateRequest,
+    PipelineCreateRequest,
+    StorageCreateRequest | None,
+    TopicsCreateRequest | None,
+]:
+    """The catalog actions' requests this one stands for."""
+    requester = request.requester
+    storage = (
+        StorageCreateRequest(
+            service=request.name,
+            bucket="bucket" in request.storage,
+            queue="queue" in request.storage,
+            table="table" in request.storage,
+            region=request.region,
+            requester=requester,
+        )
+        if request.storage
+        else None
+    )
+    topics = (
+        TopicsCreateRequest(service=request.name, topics=request.topics, requester=requester)
+        if request.topics
+        else None
+    )
+    return (
+        RepoCreateRequest(
+            name=request.name,
+            team=request.team,
+            owner=request.owner,
+            description=request.description,
+            requester=requester,
+        ),
+        ComputeCreateRequest(
+            service=request.name,
+            size=request.size,
+            desired_count=request.desired_count,
+            container_port=request.container_port,
+            region=request.region,
+            requester=requester,
+        ),
+        PipelineCreateRequest(service=request.name, region=request.region, requester=requester),
+        storage,
+        topics,
+    )
+
+
+def service_plan(
+    request: ServiceCreateRequest,
+    context: ServiceContext,
+    providers: _Providers,
+    *,
+    account_id: str,
+    region: str,
+    seen_topics: dict[str, TopicResult],
+) -> tuple[Plan, dict[str, Ensure]]:
+    """The union of the parts' plans, and each resource's ensurer. Pure but for the
+    blocks' settings: the provider reads (account id, foreign topics) come before."""
+    repo, compute, pipeline, storage, topics = _parts(request)
+    github, aws, kafka = providers.github, providers.aws, providers.kafka
+    in_region = aws.in_region(region)
+    tags = context.tags
+    parts: list[tuple[Plan, Mapping[str, Ensure]]] = [
+        (repo_plan(repo, github), repo_ensurers(github, description=request.description)),
+        (
+            compute_plan(compute, context, cluster=aws.ecs_cluster, region=region),
+            compute_ensurers(in_region, tags),
+        ),
+        (
+            pipeline_plan(
+                pipeline,
+                context,
+                account_id=account_id,
+                region=region,
+                cluster=aws.ecs_cluster,
+                github_org=github.organization,
+                repository=None,  # planned by the repository part
+            ),
+            pipeline_ensurers(github, aws, tags),
+        ),
+    ]
+    if storage is not None:
+        parts.append((storage_plan(storage, context, region), storage_ensurers(in_region, tags)))
+    if topics is not None:
+        parts.append(
+            (
+                topics_plan(topics, context, kafka),
+                topics_ensurers(kafka, update=False, seen=seen_topics),
+            )
+        )
+    ensure: dict[str, Ensure] = {}
+    for part, ensurers in parts:
+        ensure |= by_key(part, ensurers)
+    return union(ACTION, request.name, [part for part, _ in parts]), ensure
+
+
+def _context(
+    request: ServiceCreateRequest, github: GitHubOrganization, people: dict[str, str]
+) -> ServiceContext:
+    """The service as its parts see it: the repository part's checks (team, members,
+    never adopt a repository), with the people this request settles."""
+    repo = _parts(request)[0]
+    context = check_request(repo, github)
+    return context.model_copy(
+        update={"change_approver": people["change_approver"], "oncall": people["oncall"]}
+    )
+
+
+def _refuse_foreign(request: ServiceCreateRequest, context: ServiceContext, plan: Plan) -> None:
+    """The topics part's checks before any side effect: the domain is the team's, and no
+    requested topic exists as another's."""
+    with registry_session() as session:
+        require_topic_domain(session, team=context.team, domain=context.team)
+    specs = [
+        TopicSpec(
+            name=item.ref.name,
+            partitions=item.spec["partitions"],
+            replication_factor=item.spec["replication_factor"],
+            configs=item.spec["configs"],
+        )
+        for item in plan.resources
+        if item.ref.kind == "kafka_topic"
+    ]
+    if specs:
+        refuse_foreign_topics(request.name, load_block(KafkaCluster, KAFKA_BLOCK), specs)
+
+
 @flow(
     name="service-create",
     flow_run_name=_run_name,
@@ -245,8 +430,20 @@ def service_create(request: ServiceCreateRequest) -> ServiceCreateResult:
     """Create (or converge) the service `request.name`."""
     with journaled(action=ACTION, request=request, team=request.team, service=request.name) as run:
         people = _people(request)
+        providers = _Providers()
+        region = allowed_region(request.region, providers.aws)
+        context = _context(request, providers.github, people)
+        plan, ensure = service_plan(
+            request,
+            context,
+            providers,
+            account_id=get_account_id(providers.aws),
+            region=region,
+            seen_topics={},
+        )
+        _refuse_foreign(request, context, plan)
         if request.dry_run:
-            return _dry_run(request, people)
+            return _dry_run(request, people, plan, context, region)
         with registry_session() as session:
             queries.claim(
                 session, key=f"service:{request.name}", holder=run.flow_run_id, action=ACTION
@@ -255,7 +452,9 @@ def service_create(request: ServiceCreateRequest) -> ServiceCreateResult:
             before = existing_resources(service=request.name)
             write_people_ahead(request, people=people)
             try:
-                repository = _build(request)
+                applied = apply_plan(
+                    plan, context=context, ensure=ensure, flow_run_id=run.flow_run_id
+                )
             except Exception as exc:
                 if request.cleanup_on_failure:
                     clean_up_after_failure(
@@ -272,11 +471,12 @@ def service_create(request: ServiceCreateRequest) -> ServiceCreateResult:
         finally:
             with registry_session() as session:
                 queries.release(session, key=f"service:{request.name}", holder=run.flow_run_id)
+        repository = next(done for item, done in applied if item.ref.kind == REPOSITORY_KIND)
         result = ServiceCreateResult(
             service=request.name,
             team=request.team,
             owner=request.owner,
-            repository=repository,
+            repository=repository.url or "",
             resources=resources,
             depends_on=request.depends_on,
             dry_run=False,
@@ -288,92 +488,30 @@ def service_create(request: ServiceCreateRequest) -> ServiceCreateResult:
         return result
 
 
-def _build(request: ServiceCreateRequest) -> str:
-    """Run each step's action as a subflow, in dependency order; returns the repo URL."""
-    requester = request.requester
-    repo = github_repo_create(
-        request=RepoCreateRequest(
-            name=request.name,
-            team=request.team,
-            owner=request.owner,
-            description=request.description,
-            requester=requester,
-        )
+def _dry_run(
+    request: ServiceCreateRequest,
+    people: dict[str, str],
+    plan: Plan,
+    context: ServiceContext,
+    region: str,
+) -> ServiceCreateResult:
+    """The union plan rendered, with who will answer for the service; touches nothing."""
+    planned: dict[str, list[str]] = {}
+    for item in plan.resources:
+        planned.setdefault(item.ref.kind, []).append(item.ref.name)
+    markdown = render(
+        plan, region=region, owner=request.owner, team=request.team, tags=context.tags
     )
-    aws_compute_create(
-        request=ComputeCreateRequest(
-            service=request.name,
-            size=request.size,
-            desired_count=request.desired_count,
-            container_port=request.container_port,
-            region=request.region,
-            requester=requester,
-        )
+    markdown += "\n\nOwnership: " + ", ".join(
+        f"{k} `{v}`" for k, v in {"owner": request.owner, **people}.items()
     )
-    github_pipeline_create(
-        request=PipelineCreateRequest(
-            service=request.name, region=request.region, requester=requester
-        )
-    )
-    if request.storage:
-        aws_storage_create(
-            request=StorageCreateRequest(
-                service=request.name,
-                bucket="bucket" in request.storage,
-                queue="queue" in request.storage,
-                table="table" in request.storage,
-                region=request.region,
-                requester=requester,
-            )
-        )
-    if request.topics:
-        kafka_topics_create(
-            request=TopicsCreateRequest(
-                service=request.name, topics=request.topics, requester=requester
-            )
-        )
-    return repo.url
-
-
-def _dry_run(request: ServiceCreateRequest, people: dict[str, str]) -> ServiceCreateResult:
-    name, team = request.name, request.team
-    app = policy.resource_name(team=team, service=name, purpose="app")
-    planned: dict[str, list[str]] = {
-        "github_repository": [name],
-        "ecr_repository": [app],
-        "ecs_service": [app],
-        "cloudwatch_log_group": [f"/paved/{team}/{name}"],
-        "iam_role": [policy.resource_name(team=team, service=name, purpose="deploy")],
-        "github_environment": ["staging", "production"],
-        "kafka_topic": [
-            policy.topic_name(domain=team, service=name, event=t.event) for t in request.topics
-        ],
-    }
-    purposes = {
-        "bucket": ("s3_bucket", "data"),
-        "queue": ("sqs_queue", "jobs"),
-        "table": ("dynamodb_table", "state"),
-    }
-    for kind in request.storage:
-        registry_kind, purpose = purposes[kind]
-        planned.setdefault(registry_kind, []).append(
-            policy.resource_name(team=team, service=name, purpose=purpose)
-        )
-    tags = policy.policy_tags(service=name, team=team, owner=request.owner, cost_center="(team's)")
-    lines = [f"# Dry run: {ACTION} {name}", "", "Nothing was touched. A real run would make:", ""]
-    lines += [f"- {kind}: " + ", ".join(f"`{n}`" for n in names) for kind, names in planned.items()]
-    lines += [
-        "",
-        "Ownership: "
-        + ", ".join(f"{k} `{v}`" for k, v in {"owner": request.owner, **people}.items()),
-    ]
-    lines += ["", "Tags on every taggable resource: " + ", ".join(f"`{k}`" for k in tags)]
-    markdown = "\n".join(lines)
     get_run_logger().info(markdown)
-    create_markdown_artifact(markdown=markdown, key=f"plan-service-{name}", description="Dry run")
+    create_markdown_artifact(
+        markdown=markdown, key=f"plan-service-{request.name}", description="Dry run"
+    )
     return ServiceCreateResult(
-        service=name,
-        team=team,
+        service=request.name,
+        team=request.team,
         owner=request.owner,
         repository="",
         resources=planned,

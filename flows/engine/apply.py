@@ -90,12 +90,20 @@ def claimed(*, key: str, holder: str, action: str) -> Iterator[None]:
 @task(name="registry: write the plan ahead", cache_policy=NO_CACHE)
 def write_plan_ahead(plan: Plan, *, team: str, owner: str, tags: dict[str, str]) -> None:
     """Record the intent, in one transaction: the service (new ones `provisioning`) and
-    every planned resource `provisioning`, before any provider call."""
+    every planned resource not already made `provisioning`, before any provider call.
+
+    A resource an earlier run made stays `active`: it exists, and a run that fails before
+    reaching it must not leave the registry saying it is being made."""
     with registry_session() as session:
         queries.get_or_create_service(session, name=plan.service, team=team, owner=owner)
         for item in plan.resources:
             if item.shared:
                 continue  # another service may use it: nothing is claimed for this one
+            known = queries.get_resource(
+                session, provider=item.ref.provider, kind=item.ref.kind, name=item.ref.name
+            )
+            if known is not None and known.status == ResourceStatus.ACTIVE:
+                continue
             queries.upsert_resource(
                 session,
                 service=plan.service,

@@ -8,6 +8,7 @@ after that reaches moto. No boto3 function is patched.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,15 @@ class AwsFaults:
     faults: list[_Fault] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
+    holds: dict[str, tuple[threading.Event, threading.Event]] = field(default_factory=dict)
+
+    def hold(self, event: str) -> tuple[threading.Event, threading.Event]:
+        """Hold the next call of `event` before it is sent, until the test sets the
+        second Event (`release`); the first (`reached`) is set when a call is held. It
+        makes "while a run is in the middle of its work" a fact, not a race."""
+        reached, release = threading.Event(), threading.Event()
+        self.holds[event] = (reached, release)
+        return reached, release
 
     def add(self, event: str, *, status: int, code: str, times: int = 1) -> None:
         """Answer `event` (e.g. "s3.PutBucketEncryption") with `status`/`code` `times` times."""
@@ -62,6 +72,11 @@ class AwsFaults:
         _, service, operation = event_name.split(".")
         key = f"{service}.{operation}"
         self.calls[key] += 1
+        held = self.holds.pop(key, None)
+        if held is not None:
+            reached, release = held
+            reached.set()
+            release.wait(timeout=300)
         for fault in self.faults:
             if (fault.service, fault.operation) == (service, operation) and fault.times > 0:
                 fault.times -= 1
