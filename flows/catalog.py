@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from prefect import Flow
 
-    from flows.action_request import PavedRequest
+    from flows.engine.request import PavedRequest
 
 __all__ = ["ACTIONS", "HOUSEKEEPING", "Action", "Housekeeping", "action"]
 
@@ -67,7 +67,7 @@ ACTIONS: dict[str, Action] = {
     for entry in (
         Action(
             id="github:repo:create",
-            module="flows.github_repo_create",
+            module="flows.actions.github_repo_create",
             flow_attr="github_repo_create",
             model_attr="RepoCreateRequest",
             flow_name="github-repo-create",
@@ -75,7 +75,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="github:pipeline:create",
-            module="flows.github_pipeline_create",
+            module="flows.actions.github_pipeline_create",
             flow_attr="github_pipeline_create",
             model_attr="PipelineCreateRequest",
             flow_name="github-pipeline-create",
@@ -83,7 +83,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="aws:compute:create",
-            module="flows.aws_compute_create",
+            module="flows.actions.aws_compute_create",
             flow_attr="aws_compute_create",
             model_attr="ComputeCreateRequest",
             flow_name="aws-compute-create",
@@ -91,7 +91,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="aws:storage:create",
-            module="flows.aws_storage_create",
+            module="flows.actions.aws_storage_create",
             flow_attr="aws_storage_create",
             model_attr="StorageCreateRequest",
             flow_name="aws-storage-create",
@@ -99,7 +99,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="kafka:topics:create",
-            module="flows.kafka_topics_create",
+            module="flows.actions.kafka_topics_create",
             flow_attr="kafka_topics_create",
             model_attr="TopicsCreateRequest",
             flow_name="kafka-topics-create",
@@ -107,7 +107,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="access:grant",
-            module="flows.access_grant",
+            module="flows.actions.access_grant",
             flow_attr="access_grant",
             model_attr="AccessGrantRequest",
             flow_name="access-grant",
@@ -116,7 +116,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="access:revoke",
-            module="flows.access_grant",
+            module="flows.actions.access_grant",
             flow_attr="access_revoke",
             model_attr="AccessRevokeRequest",
             flow_name="access-revoke",
@@ -125,7 +125,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="service:create",
-            module="flows.service_create",
+            module="flows.actions.service_create",
             flow_attr="service_create",
             model_attr="ServiceCreateRequest",
             flow_name="service-create",
@@ -133,7 +133,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="service:transfer",
-            module="flows.service_transfer",
+            module="flows.actions.service_transfer",
             flow_attr="service_transfer",
             model_attr="TransferRequest",
             flow_name="service-transfer",
@@ -142,7 +142,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="service:decommission",
-            module="flows.service_decommission",
+            module="flows.actions.service_decommission",
             flow_attr="service_decommission",
             model_attr="DecommissionRequest",
             flow_name="service-decommission",
@@ -151,7 +151,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="ops:manual-task:record",
-            module="flows.manual_task",
+            module="flows.actions.manual_task",
             flow_attr="manual_task_record",
             model_attr="ManualTaskRequest",
             flow_name="manual-task-record",
@@ -159,7 +159,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="audit:drift",
-            module="flows.audit_drift",
+            module="flows.audits.drift",
             flow_attr="audit_drift",
             model_attr="DriftAuditRequest",
             flow_name="audit-drift",
@@ -168,7 +168,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             id="audit:cost",
-            module="flows.audit_cost",
+            module="flows.audits.cost",
             flow_attr="audit_cost",
             model_attr="CostAuditRequest",
             flow_name="audit-cost",
@@ -209,35 +209,35 @@ HOUSEKEEPING: dict[str, Housekeeping] = {
     for entry in (
         Housekeeping(
             id="registry:events:publish",
-            module="flows.registry_events",
+            module="flows.journal.registry_events",
             flow_attr="registry_events_publish",
             flow_name="registry-events-publish",
             summary="Publish the registry outbox to Kafka now (every minute on schedule).",
         ),
         Housekeeping(
             id="journal:report",
-            module="flows.journal_report",
+            module="flows.journal.report",
             flow_attr="journal_report",
             flow_name="journal-report",
             summary="The journal report as artifacts (weekly on schedule).",
         ),
         Housekeeping(
             id="access:expire",
-            module="flows.access_expire",
+            module="flows.actions.access_expire",
             flow_attr="access_expire",
             flow_name="access-expire",
             summary="Remove the provider access of grants past their expiry (every 15 minutes).",
         ),
         Housekeeping(
             id="journal:reconcile",
-            module="flows.journal_reconcile",
+            module="flows.journal.reconcile",
             flow_attr="journal_reconcile",
             flow_name="journal-reconcile",
             summary="Journal the ends of runs that crashed (every 10 minutes on schedule).",
         ),
         Housekeeping(
             id="registry:people:sync",
-            module="flows.people_sync",
+            module="flows.actions.people_sync",
             flow_attr="registry_people_sync",
             flow_name="registry-people-sync",
             summary="People and teams from the GitHub organization now (hourly on schedule).",

@@ -89,7 +89,7 @@ def journal_report(
         weeks = requests_per_week(session, since=start) if chart is not None else None
     if chart is not None and weeks is not None:
         # The flow's chart, drawn by the same function (it imports Prefect: only when asked).
-        from flows.journal_report import journal_chart_png
+        from flows.journal.report import journal_chart_png
 
         try:
             chart.write_bytes(journal_chart_png(weeks, since=start))
@@ -152,7 +152,7 @@ def journal_log(
     as_json: JsonOption = False,
 ) -> None:
     """Journal a task done by hand, so `paved journal report` counts it."""
-    from flows.manual_task import ManualTaskRequest, record_in
+    from flows.actions.manual_task import ManualTaskRequest, record_in
     from registry.errors import NotFound
 
     try:

@@ -2,7 +2,7 @@
 
 Prefect asks the server for a concurrency slot on every run of a tagged task (one more
 round trip per task run, even with no limit set; prefect.concurrency._sync.concurrency),
-and a service:create runs about 60 tasks. Tags belong on flow runs (flows.runtime.run_tags),
+and a service:create runs about 60 tasks. Tags belong on flow runs (flows.engine.runtime.run_tags),
 which tasks do not inherit. A tag that is a real concurrency limit is named here.
 """
 

@@ -1,4 +1,14 @@
-"""The engine every action runs on: plan, then apply.
+"""The engine floor: what every action, audit and journal flow runs on.
+
+The floors of `flows` (tests/test_layers.py holds each to what it may import):
+
+    flows.catalog    the actions and housekeeping flows by module name (imported on use)
+    flows.actions    one module per self-serve action: request, plan, @flow -> engine
+    flows.audits     drift and cost audits, Paved's own runs -> journal (charts), engine
+    flows.journal    the registry journal's flows: report, reconcile, events -> engine
+    flows.engine     this package: plan, apply and the plumbing they share -> nothing above
+
+Plan and apply:
 
 - `flows.engine.plan`: the plan is a value. An action's plan function maps its request
   (and what the registry holds) to `PlannedResource`s: provider, kind, policy name,
@@ -10,8 +20,17 @@
   (ownership, provider ids, dependencies, failures) in one transaction at the end.
 - `flows.engine.action`: what actions on the engine share (region check, dry-run
   artifact, result summary); `flows.engine.cleanup`: after a failure, remove only what
-  the run created, and journal it.
+  the run created (`flows.engine.resource_removal` removes one resource), and journal it.
 
-This package imports nothing from the rest of `flows` at import time, so any module
-(registry_steps included) may build on it without a cycle.
+The plumbing, each module below the ones that use it:
+
+- `session`: `registry_session()`, the registry named by the `paved-registry` block.
+- `request`: `PavedRequest`, the base of every request model, and its redaction.
+- `context`: `ServiceContext`, the existing service a day-2 action acts on.
+- `notify_failure`: telling people (channels from the registry) and the failure notice.
+- `runtime`: `journaled(...)`, the run's tags and journal rows; notifies on failure.
+- `approval`: pausing a run for a person's approval.
+
+This package's `__init__` imports nothing, so importing one engine module (the request
+model, say) does not load Prefect's flow machinery with it.
 """

@@ -17,7 +17,7 @@ from registry.errors import PolicyViolation
 
 if TYPE_CHECKING:
     from blocks import AwsAccount
-    from flows.registry_steps import ServiceContext
+    from flows.engine.context import ServiceContext
 
 __all__ = ["Summary", "allowed_region", "dry_run", "made", "resource_rows"]
 

@@ -28,12 +28,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 
 from flows.engine.plan import Applied, Plan, PlannedResource
-from flows.runtime import registry_session
+from flows.engine.session import registry_session
 from registry import policy, queries
 from registry.models import ResourceStatus, ServiceStatus
 
 if TYPE_CHECKING:
-    from flows.registry_steps import ServiceContext
+    from flows.engine.context import ServiceContext
 
 __all__ = [
     "Applied",

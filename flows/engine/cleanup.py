@@ -3,7 +3,7 @@
 What the registry recorded for the service before the run (a previous run's work) stays.
 So does a resource the run recorded but the provider says is another's: an action refused
 to adopt it, and it is left exactly as it was. Each is removed in the region it was made
-in, in reverse dependency order (flows.resource_removal).
+in, in reverse dependency order (flows.engine.resource_removal).
 """
 
 from __future__ import annotations
@@ -14,8 +14,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
-from flows.resource_removal import Providers, RemovableResource, not_ours, removal_order, remove
-from flows.runtime import registry_session
+from flows.engine.resource_removal import (
+    Providers,
+    RemovableResource,
+    not_ours,
+    removal_order,
+    remove,
+)
+from flows.engine.session import registry_session
 from registry import queries
 from registry.models import ResourceStatus
 

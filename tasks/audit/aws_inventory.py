@@ -81,7 +81,7 @@ KINDS = (BUCKET, QUEUE, TABLE, REPOSITORY, LOG_GROUP, SERVICE, ROLE)
 
 SettingsSource = Literal["config", "describe"]
 
-# Paved names every log group /paved/<team>/<service> (flows.aws_compute_create).
+# Paved names every log group /paved/<team>/<service> (flows.actions.aws_compute_create).
 LOG_GROUP_PREFIX = "/paved/"
 # Total attempts per call: a throttled call is retried with backoff (at most 20 s between
 # attempts) this many times before the task's own retry takes over.

@@ -15,8 +15,8 @@ from github import Github
 from pydantic import ValidationError
 
 from blocks import KAFKA_BLOCK, AwsAccount, KafkaCluster
-from flows.access_grant import AccessGrantRequest, AccessResult, access_grant, access_revoke
-from flows.github_repo_create import github_repo_create
+from flows.actions.access_grant import AccessGrantRequest, AccessResult, access_grant, access_revoke
+from flows.actions.github_repo_create import github_repo_create
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.models import Provider, ResourceStatus

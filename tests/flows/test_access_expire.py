@@ -10,7 +10,7 @@ import pytest
 from github import Github
 
 from blocks import AwsAccount
-from flows.access_expire import ACTION, access_expire
+from flows.actions.access_expire import ACTION, access_expire
 from registry import queries
 from registry.models import JournalEntry
 from sandbox.fake_github.control import FakeGitHubControl

@@ -17,10 +17,10 @@ from prefect.flow_runs import resume_flow_run
 from prefect.logging import get_run_logger
 from pydantic import Field
 
-from flows.action_request import PavedRequest
-from flows.approval import Approval, ApprovalRoute, request_approval, route_approval
-from flows.registry_steps import ServiceContext, load_service_context
-from flows.runtime import journaled
+from flows.engine.approval import Approval, ApprovalRoute, request_approval, route_approval
+from flows.engine.context import ServiceContext, load_service_context
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.errors import NotAuthorized

@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.objects import StateType
 
-from flows.audit_cost import CostAuditResult, audit_cost, last_full_week
+from flows.audits.cost import CostAuditResult, audit_cost, last_full_week
 from registry import queries
 from registry.costs import set_budget
 from registry.db import make_engine, session_scope

@@ -19,8 +19,8 @@ from github import Github
 from prefect.client.schemas.objects import StateType
 
 from blocks import AwsAccount, KafkaCluster
-from flows.audit_drift import DriftAuditResult, audit_drift
-from flows.service_create import service_create
+from flows.actions.service_create import service_create
+from flows.audits.drift import DriftAuditResult, audit_drift
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.findings import list_findings

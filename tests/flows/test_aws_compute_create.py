@@ -16,7 +16,7 @@ from prefect.exceptions import ParameterTypeError
 from pydantic import ValidationError
 
 from blocks import AwsAccount
-from flows.aws_compute_create import (
+from flows.actions.aws_compute_create import (
     FARGATE_SIZES,
     ComputeCreateRequest,
     ComputeCreateResult,

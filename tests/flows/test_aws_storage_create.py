@@ -17,7 +17,11 @@ from prefect.exceptions import ParameterTypeError
 from pydantic import ValidationError
 
 from blocks import AwsAccount
-from flows.aws_storage_create import StorageCreateRequest, StorageCreateResult, aws_storage_create
+from flows.actions.aws_storage_create import (
+    StorageCreateRequest,
+    StorageCreateResult,
+    aws_storage_create,
+)
 from registry import policy, queries
 from registry.db import make_engine, session_scope
 from registry.errors import NotAuthorized, NotFound, PolicyViolation

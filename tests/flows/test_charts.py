@@ -1,4 +1,4 @@
-"""flows.charts: weekly stacked bars as PNG bytes, and PNG as a data: URL."""
+"""flows.journal.charts: weekly stacked bars as PNG bytes, and PNG as a data: URL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from io import BytesIO
 import pytest
 from PIL import Image
 
-from flows.charts import (
+from flows.journal.charts import (
     CHART_SIZE_PX,
     MAX_CATEGORIES,
     OTHER,

@@ -8,8 +8,8 @@ from typing import Any
 from prefect_aws.credentials import AwsCredentials
 
 from blocks import AwsAccount
-from flows.audit_drift import aws_regions, merged_inventory
-from flows.drift_rules import detect_drift, setting_differences
+from flows.audits.drift import aws_regions, merged_inventory
+from flows.audits.drift_rules import detect_drift, setting_differences
 from registry.answers import NO_SERVICE, OWNER_DEACTIVATED, TEAM_LEAD_INACTIVE, Orphan
 from registry.findings import Answerable, AuditTarget
 from registry.models import DriftClass, ResourceStatus

@@ -18,8 +18,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from blocks import AWS_BLOCK, AwsAccount, load_block
-from flows.aws_compute_create import ComputeCreateRequest, compute_plan
-from flows.aws_storage_create import StorageCreateRequest, storage_ensurers, storage_plan
+from flows.actions.aws_compute_create import ComputeCreateRequest, compute_plan
+from flows.actions.aws_storage_create import StorageCreateRequest, storage_ensurers, storage_plan
 from flows.engine.action import Summary
 from flows.engine.apply import (
     Applied,
@@ -31,8 +31,8 @@ from flows.engine.apply import (
     write_plan_ahead,
 )
 from flows.engine.cleanup import clean_up_after_failure, existing_resources
+from flows.engine.context import ServiceContext
 from flows.engine.plan import Plan, PlannedResource, ResourceRef, render, union
-from flows.registry_steps import ServiceContext
 from registry import policy, queries
 from registry.db import make_engine, session_scope
 from registry.models import Provider, ResourceStatus

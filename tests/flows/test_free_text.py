@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from flows.access_grant import AccessGrantRequest, AccessRevokeRequest
-from flows.github_repo_create import RepoCreateRequest
-from flows.manual_task import ManualTaskRequest
-from flows.service_create import ServiceCreateRequest
-from flows.service_decommission import DecommissionRequest, _plan_markdown
-from flows.service_transfer import TransferRequest
+from flows.actions.access_grant import AccessGrantRequest, AccessRevokeRequest
+from flows.actions.github_repo_create import RepoCreateRequest
+from flows.actions.manual_task import ManualTaskRequest
+from flows.actions.service_create import ServiceCreateRequest
+from flows.actions.service_decommission import DecommissionRequest, _plan_markdown
+from flows.actions.service_transfer import TransferRequest
 from registry.errors import PolicyViolation
 from registry.policy import escape_markdown, one_line, quoted_markdown, require_one_line
 

@@ -20,12 +20,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 
 from blocks import AwsAccount
-from flows.github_pipeline_create import (
+from flows.actions.github_pipeline_create import (
     PipelineCreateRequest,
     PipelineCreateResult,
     github_pipeline_create,
 )
-from flows.github_repo_create import github_repo_create
+from flows.actions.github_repo_create import github_repo_create
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.models import Provider, ResourceStatus

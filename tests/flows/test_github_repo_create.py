@@ -17,16 +17,16 @@ from prefect.client.schemas.objects import StateType
 from pydantic import SecretStr
 
 from blocks import GITHUB_BLOCK, GitHubOrganization, load_block
-from flows.engine.apply import Applied, Submitted, Waits, apply_plan, by_key
-from flows.engine.plan import Plan, PlannedResource, ResourceRef, union
-from flows.github_repo_create import (
+from flows.actions.github_repo_create import (
     RepoCreateRequest,
     RepoCreateResult,
     github_repo_create,
     repo_ensurers,
     repo_plan,
 )
-from flows.registry_steps import ServiceContext
+from flows.engine.apply import Applied, Submitted, Waits, apply_plan, by_key
+from flows.engine.context import ServiceContext
+from flows.engine.plan import Plan, PlannedResource, ResourceRef, union
 from registry import policy, queries
 from registry.db import make_engine, session_scope
 from registry.errors import Conflict, NotAuthorized, NotFound
@@ -329,7 +329,7 @@ def test_request_model_describes_every_field() -> None:
 def test_secrets_never_reach_the_journal() -> None:
     from pydantic import SecretStr
 
-    from flows.action_request import PavedRequest, redacted
+    from flows.engine.request import PavedRequest, redacted
 
     class WithSecrets(PavedRequest):
         name: str

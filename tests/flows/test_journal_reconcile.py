@@ -12,8 +12,8 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelled, Crashed
 
-from flows.github_repo_create import github_repo_create
-from flows.journal_reconcile import journal_reconcile
+from flows.actions.github_repo_create import github_repo_create
+from flows.journal.reconcile import journal_reconcile
 from registry import queries
 from registry.db import make_engine, session_scope
 

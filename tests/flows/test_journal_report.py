@@ -16,9 +16,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from sqlalchemy.orm import Session
 
-from flows.charts import CHART_SIZE_PX, png_data_url
-from flows.journal_report import journal_chart_png, journal_report
-from flows.manual_task import ManualTaskRequest, ManualTaskResult, manual_task_record
+from flows.actions.manual_task import ManualTaskRequest, ManualTaskResult, manual_task_record
+from flows.journal.charts import CHART_SIZE_PX, png_data_url
+from flows.journal.report import journal_chart_png, journal_report
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.reports import MANUAL_ACTION, MANUAL_PREFIX, JournalReport, requests_per_week

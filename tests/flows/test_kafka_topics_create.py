@@ -22,7 +22,11 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
 
 from blocks import KAFKA_BLOCK, KafkaCluster
-from flows.kafka_topics_create import TopicsCreateRequest, TopicsCreateResult, kafka_topics_create
+from flows.actions.kafka_topics_create import (
+    TopicsCreateRequest,
+    TopicsCreateResult,
+    kafka_topics_create,
+)
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.domains import grant_topic_domain

@@ -13,9 +13,9 @@ from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from typer.testing import CliRunner
 
-from flows.action_request import PavedRequest
-from flows.notify_failure import SENT, WITHOUT_CHANNEL, notify_people, notify_run_failure
-from flows.runtime import journaled
+from flows.engine.notify_failure import SENT, WITHOUT_CHANNEL, notify_people, notify_run_failure
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled
 from paved.bootstrap import save_notification_blocks
 from paved.cli import app
 from paved.settings import Settings

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flows.people_sync import PeopleSyncResult, registry_people_sync
+from flows.actions.people_sync import PeopleSyncResult, registry_people_sync
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.models import JournalEntry

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from flows.engine.plan import Plan, PlannedResource, ResourceRef, render, union
-from flows.github_pipeline_create import (
+from flows.actions.github_pipeline_create import (
     PipelineCreateRequest,
     given_repository,
     pipeline_plan,
     repository_key,
 )
-from flows.registry_steps import ServiceContext
+from flows.engine.context import ServiceContext
+from flows.engine.plan import Plan, PlannedResource, ResourceRef, render, union
 from registry.models import Provider
 from tasks.aws.policy_documents import InvalidPolicyDocument
 from tasks.github import RepositoryInfo

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from blocks import KAFKA_BLOCK, KafkaCluster
-from flows.registry_events import PublishResult, registry_events_publish
+from flows.journal.registry_events import PublishResult, registry_events_publish
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.models import OutboxEvent, Provider, ResourceStatus, ServiceStatus

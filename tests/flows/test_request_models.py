@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from flows.github_repo_create import RepoCreateRequest
+from flows.actions.github_repo_create import RepoCreateRequest
 from registry import policy
 
 BASE = {"team": "platform", "owner": "alice", "requester": "bob"}

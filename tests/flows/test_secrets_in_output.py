@@ -12,7 +12,7 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 
-from flows.notify_failure import notify_run_failure
+from flows.engine.notify_failure import notify_run_failure
 from registry import queries
 from registry.db import make_engine, session_scope
 from tasks.errors import PermanentProviderError, ProviderError

@@ -10,8 +10,8 @@ import pytest
 from prefect.client.schemas.objects import StateType
 
 from blocks import AwsAccount
-from flows.service_create import service_create
-from flows.service_decommission import service_decommission
+from flows.actions.service_create import service_create
+from flows.actions.service_decommission import service_decommission
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.models import ResourceStatus

@@ -13,9 +13,9 @@ from github import Github
 from prefect.client.schemas.objects import StateType
 
 from blocks import AwsAccount, KafkaCluster
-from flows.service_create import ServiceCreateResult, service_create
-from flows.service_decommission import service_decommission
-from flows.service_transfer import service_transfer
+from flows.actions.service_create import ServiceCreateResult, service_create
+from flows.actions.service_decommission import service_decommission
+from flows.actions.service_transfer import service_transfer
 from registry import queries
 from registry.db import make_engine, session_scope
 from registry.errors import Conflict

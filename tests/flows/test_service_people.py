@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from prefect.client.schemas.objects import StateType
 
-from flows.service_create import service_create
-from flows.service_transfer import service_transfer
+from flows.actions.service_create import service_create
+from flows.actions.service_transfer import service_transfer
 from registry import queries
 from registry.db import make_engine, session_scope
 from sandbox.fake_github.control import FakeGitHubControl

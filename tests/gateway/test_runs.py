@@ -183,7 +183,7 @@ def test_only_the_requester_or_an_admin_deletes_a_run(
 
 
 def _paused_for(registry_url: str, run_id: str, *, approver: str) -> None:
-    """The journal rows flows/approval.py writes when it sends `approver` an approval."""
+    """The journal rows flows/engine/approval.py writes when it sends `approver` an approval."""
     engine = make_engine(registry_url)
     try:
         with session_scope(engine) as session:

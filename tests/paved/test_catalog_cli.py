@@ -64,8 +64,12 @@ def test_run_validates_with_the_actions_module_alone() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
     )
     imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
-    assert "flows.github_repo_create" in imported
-    assert not imported & {"flows.audit_drift", "flows.service_create", "flows.access_grant"}
+    assert "flows.actions.github_repo_create" in imported
+    assert not imported & {
+        "flows.audits.drift",
+        "flows.actions.service_create",
+        "flows.actions.access_grant",
+    }
     # blocks imports each block's module on first use: no AWS SDK plugin for a GitHub action.
     assert "prefect_aws" not in imported
 

@@ -10,7 +10,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from flows.charts import CHART_SIZE_PX
+from flows.journal.charts import CHART_SIZE_PX
 from paved import journal_cli
 
 # Registered as paved/cli.py registers them.

@@ -83,8 +83,8 @@ from blocks import (
     KafkaCluster,
     RegistryDatabase,
 )
-from flows.audit_drift import DriftAuditResult, audit_drift
-from flows.service_create import service_create
+from flows.actions.service_create import service_create
+from flows.audits.drift import DriftAuditResult, audit_drift
 from registry import queries
 from registry.db import make_engine, migrate, session_scope
 from registry.findings import list_findings

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session
 
-from flows.journal_report import journal_chart_png
+from flows.journal.report import journal_chart_png
 from registry.db import make_engine, migrate
 from registry.graph import deps
 from registry.models import (

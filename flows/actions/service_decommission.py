@@ -17,17 +17,18 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, model_validator
 
-from flows.action_request import PavedRequest, one_line
-from flows.approval import request_approval
-from flows.registry_steps import load_service_context
-from flows.resource_removal import (
+from flows.engine.approval import request_approval
+from flows.engine.context import load_service_context
+from flows.engine.request import PavedRequest, one_line
+from flows.engine.resource_removal import (
     Providers,
     RemovableResource,
     not_ours,
     removal_order,
     remove,
 )
-from flows.runtime import journaled, owning_team, registry_session, service_run_name
+from flows.engine.runtime import journaled, owning_team, service_run_name
+from flows.engine.session import registry_session
 from registry import policy, queries
 from registry.errors import Conflict
 from registry.models import GrantStatus, ResourceStatus, ServiceStatus

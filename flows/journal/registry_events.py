@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
 from blocks import KAFKA_BLOCK, KafkaCluster, load_block
-from flows.runtime import registry_session
+from flows.engine.session import registry_session
 from registry import outbox
 from tasks.events import REGISTRY_TOPIC, RegistryEvent, publish_events
 

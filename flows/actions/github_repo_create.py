@@ -27,11 +27,12 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, field_validator
 
 from blocks import GITHUB_BLOCK, GitHubOrganization, load_block
-from flows.action_request import PavedRequest
 from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
+from flows.engine.context import ServiceContext
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.registry_steps import ServiceContext
-from flows.runtime import journaled, registry_session, request_field
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled, request_field
+from flows.engine.session import registry_session
 from registry import policy, queries
 from registry.errors import Conflict
 from registry.models import Provider, Service

@@ -1,7 +1,7 @@
 """Telling people: `notify_people` (channels from the registry) and the failure notice
 every action sends when its run fails.
 
-`notify_run_failure` is called by `flows.runtime.journaled` when an action's body raises:
+`notify_run_failure` is called by `flows.engine.runtime.journaled` when an action's body raises:
 one message to the requester and one to the service's on-call contact (one per distinct
 person), naming the action, the run, its Prefect UI link and the error. Each message is
 a cached task keyed by (flow run, channel), so a hook that runs again for the same run
@@ -20,7 +20,7 @@ from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 from prefect.settings import PREFECT_UI_URL
 
-from flows.runtime import registry_session
+from flows.engine.session import registry_session
 from registry import queries
 from registry.policy import one_line
 from tasks.logs import redact

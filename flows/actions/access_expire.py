@@ -16,15 +16,16 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
-from flows.access_grant import (
+from flows.actions.access_grant import (
     AccessRevokeRequest,
     parse_grant_permission,
     plan_access,
     remove_access,
 )
-from flows.action_request import PavedRequest
-from flows.registry_steps import service_context
-from flows.runtime import journaled, registry_session
+from flows.engine.context import service_context
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled
+from flows.engine.session import registry_session
 from registry import queries
 from registry.models import utc_now
 

@@ -20,12 +20,12 @@ from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field, field_validator
 
 from blocks import AWS_BLOCK, AwsAccount, load_block
-from flows.action_request import PavedRequest
 from flows.engine.action import Summary, allowed_region, dry_run, made, resource_rows
 from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
+from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.registry_steps import ServiceContext, load_service_context
-from flows.runtime import journaled, owning_team, service_run_name
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled, owning_team, service_run_name
 from registry import policy
 from registry.errors import PolicyViolation
 from registry.models import Provider

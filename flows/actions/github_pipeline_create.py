@@ -33,13 +33,14 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field, field_validator
 
 from blocks import AWS_BLOCK, GITHUB_BLOCK, AwsAccount, GitHubOrganization, load_block
-from flows.action_request import PavedRequest
+from flows.actions.github_repo_create import RESOURCE_KIND as REPOSITORY_KIND
 from flows.engine.action import allowed_region
 from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
+from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.github_repo_create import RESOURCE_KIND as REPOSITORY_KIND
-from flows.registry_steps import ServiceContext, load_service_context
-from flows.runtime import journaled, owning_team, registry_session, service_run_name
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled, owning_team, service_run_name
+from flows.engine.session import registry_session
 from registry import policy, queries
 from registry.errors import Conflict, NotFound, PolicyViolation
 from registry.models import Provider, ResourceStatus

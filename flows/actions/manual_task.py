@@ -13,8 +13,9 @@ from prefect.context import FlowRunContext
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
-from flows.action_request import PavedRequest
-from flows.runtime import registry_session, request_field, run_tags
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import request_field, run_tags
+from flows.engine.session import registry_session
 from registry import policy, queries
 from registry.reports import MANUAL_ACTION, record_manual_task
 

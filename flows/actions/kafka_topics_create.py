@@ -22,11 +22,12 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from blocks import KAFKA_BLOCK, KafkaCluster, load_block
-from flows.action_request import PavedRequest
 from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
+from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.registry_steps import ServiceContext, load_service_context
-from flows.runtime import journaled, owning_team, registry_session, service_run_name
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled, owning_team, service_run_name
+from flows.engine.session import registry_session
 from registry import policy, queries
 from registry.domains import require_topic_domain
 from registry.errors import Conflict, PolicyViolation

@@ -26,10 +26,11 @@ from prefect.artifacts import (
 from pydantic import BaseModel, Field, field_validator
 
 from blocks import AWS_BLOCK, AwsAccount, load_block
-from flows.action_request import PavedRequest
-from flows.charts import png_data_url, weekly_stacked_bars_png
-from flows.notify_failure import flow_run_ui_url, notify_people
-from flows.runtime import journaled, registry_session
+from flows.engine.notify_failure import flow_run_ui_url, notify_people
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled
+from flows.engine.session import registry_session
+from flows.journal.charts import png_data_url, weekly_stacked_bars_png
 from registry import costs
 from registry.costs import CostAnalysis, CostRow
 from tasks.aws.cost import weekly_costs_task

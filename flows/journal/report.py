@@ -20,8 +20,8 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from flows.charts import png_data_url, weekly_stacked_bars_png
-from flows.runtime import registry_session
+from flows.engine.session import registry_session
+from flows.journal.charts import png_data_url, weekly_stacked_bars_png
 from registry import policy
 from registry.reports import JournalReport, build_report, requests_per_week
 

@@ -41,9 +41,10 @@ from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy.orm import Session
 
 from blocks import REGISTRY_BLOCK, RegistryDatabase, load_block
-from flows.notify_failure import flow_run_ui_url
-from flows.registry_steps import ServiceContext
-from flows.runtime import journal_state, registry_session
+from flows.engine.context import ServiceContext
+from flows.engine.notify_failure import flow_run_ui_url
+from flows.engine.runtime import journal_state
+from flows.engine.session import registry_session
 from registry import queries
 from registry.errors import NotAuthorized
 from registry.models import utc_now

@@ -17,9 +17,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from blocks import GITHUB_BLOCK, GitHubOrganization, load_block
-from flows.action_request import PavedRequest
-from flows.notify_failure import notify_people
-from flows.runtime import journaled, registry_session
+from flows.engine.notify_failure import notify_people
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled
+from flows.engine.session import registry_session
 from registry.models import Person
 from registry.people import SYNC_ACTION, Departure, OrgPerson, OrgSnapshot, OrgTeam
 from registry.people import apply_org_snapshot as apply_snapshot

@@ -2,7 +2,7 @@
 
     list each provider (batched inventories, concurrently; one failing provider does not
       stop the others, and its findings are left as they were)
-    -> detect_drift (flows.drift_rules): unmanaged, missing, changed, mistagged, ownerless
+    -> detect_drift (flows.audits.drift_rules): unmanaged, missing, changed, mistagged, ownerless
     -> store findings (first seen / last seen / resolved) in the registry
     -> one message per owner listing their open findings, when one is new to them or the
        reminder interval has passed
@@ -35,12 +35,13 @@ from blocks import (
     KafkaCluster,
     load_block,
 )
-from flows.action_request import PavedRequest
-from flows.approval import request_approval
-from flows.drift_rules import detect_drift
-from flows.notify_failure import flow_run_ui_url, notify_people
-from flows.registry_steps import service_context
-from flows.runtime import journal_state, journaled, registry_session, request_field
+from flows.audits.drift_rules import detect_drift
+from flows.engine.approval import request_approval
+from flows.engine.context import service_context
+from flows.engine.notify_failure import flow_run_ui_url, notify_people
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journal_state, journaled, request_field
+from flows.engine.session import registry_session
 from registry import findings as registry_findings
 from registry import queries
 from registry.errors import NotAuthorized, PolicyViolation

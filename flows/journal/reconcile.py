@@ -1,6 +1,6 @@
 """`journal:reconcile` — the journal hears about runs that could not journal themselves.
 
-A run journals its own start and end (flows.runtime.journaled), but a worker that dies,
+A run journals its own start and end (flows.engine.runtime.journaled), but a worker that dies,
 a run cancelled from the UI or one that crashes before its code starts never reaches
 that code. This flow reads Paved's recent flow runs from Prefect's API and appends the
 final state of every run whose end the journal lacks, taking action, team, service and
@@ -23,7 +23,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from pydantic import BaseModel, Field
 
-from flows.runtime import registry_session
+from flows.engine.session import registry_session
 from registry import queries
 
 __all__ = ["ReconcileResult", "journal_reconcile", "reconcile_runs"]

@@ -12,13 +12,13 @@
                                                       authorizer (Tansu aborts on ACL calls)
 
 A grant runs: validate (requester in the service's team, person active, the service has
-what the kind needs) -> approval (flows.approval: the change approver, never the
+what the kind needs) -> approval (flows.engine.approval: the change approver, never the
 requester) for write access, production, and team membership (it gives `maintain` on the
 team's repositories and a seat among production reviewers) -> provider tasks
 (idempotent) -> `grant_access` in the registry with approver and expiry -> artifact. A
 revoke removes the membership, permission or policy (what is gone already is fine) and
 marks the grants revoked; revoking anyone's access but your own waits for the same
-approval. Both are journaled. flows.access_expire revokes what has expired.
+approval. Both are journaled. flows.actions.access_expire revokes what has expired.
 
 AWS resources carry their environment in the registry tag `paved:environment`; one
 without it counts as production (what Paved makes today serves the deployed service), so
@@ -44,10 +44,11 @@ from blocks import (
     KafkaCluster,
     load_block,
 )
-from flows.action_request import PavedRequest, one_line
-from flows.approval import Approval, request_approval
-from flows.registry_steps import ServiceContext, load_service_context
-from flows.runtime import journaled, owning_team, registry_session, request_field, service_run_name
+from flows.engine.approval import Approval, request_approval
+from flows.engine.context import ServiceContext, load_service_context
+from flows.engine.request import PavedRequest, one_line
+from flows.engine.runtime import journaled, owning_team, request_field, service_run_name
+from flows.engine.session import registry_session
 from registry import policy, queries
 from registry.errors import PolicyViolation
 from registry.models import Provider, ResourceStatus, utc_now

@@ -35,33 +35,28 @@ from blocks import (
     KafkaCluster,
     load_block,
 )
-from flows.action_request import PavedRequest
-from flows.aws_compute_create import (
+from flows.actions.aws_compute_create import (
     ComputeCreateRequest,
     Size,
     compute_ensurers,
     compute_plan,
 )
-from flows.aws_storage_create import StorageCreateRequest, storage_ensurers, storage_plan
-from flows.engine.action import allowed_region
-from flows.engine.apply import Ensure, apply_plan, by_key
-from flows.engine.cleanup import clean_up_after_failure, existing_resources
-from flows.engine.plan import Plan, render, union
-from flows.github_pipeline_create import (
+from flows.actions.aws_storage_create import StorageCreateRequest, storage_ensurers, storage_plan
+from flows.actions.github_pipeline_create import (
     PipelineCreateRequest,
     pipeline_ensurers,
     pipeline_plan,
 )
-from flows.github_repo_create import (
+from flows.actions.github_repo_create import (
     RESOURCE_KIND as REPOSITORY_KIND,
 )
-from flows.github_repo_create import (
+from flows.actions.github_repo_create import (
     RepoCreateRequest,
     check_request,
     repo_ensurers,
     repo_plan,
 )
-from flows.kafka_topics_create import (
+from flows.actions.kafka_topics_create import (
     TopicRequest,
     TopicResult,
     TopicsCreateRequest,
@@ -69,8 +64,14 @@ from flows.kafka_topics_create import (
     topics_ensurers,
     topics_plan,
 )
-from flows.registry_steps import ServiceContext
-from flows.runtime import journaled, registry_session, request_field
+from flows.engine.action import allowed_region
+from flows.engine.apply import Ensure, apply_plan, by_key
+from flows.engine.cleanup import clean_up_after_failure, existing_resources
+from flows.engine.context import ServiceContext
+from flows.engine.plan import Plan, render, union
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled, request_field
+from flows.engine.session import registry_session
 from registry import policy, queries
 from registry.domains import require_topic_domain
 from registry.errors import Conflict, NotFound

@@ -1,4 +1,4 @@
-"""Plumbing every action flow shares: the registry session, the run's tags and its journal.
+"""Plumbing every action flow shares: the run's tags, its name and its journal.
 
 An action flow body reads:
 
@@ -9,7 +9,7 @@ An action flow body reads:
 and requester, and appends a journal row when the run starts and another when it ends
 (Completed or Failed, with the error), so the registry keeps the history after Prefect
 prunes its runs. A failed run notifies its requester and the service's on-call contact
-(flows.notify_failure).
+(flows.engine.notify_failure). The registry session is flows.engine.session's.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
-from sqlalchemy.orm import Session
 
-from blocks import REGISTRY_BLOCK, RegistryDatabase, load_block
-from flows.action_request import PavedRequest, redacted
+from flows.engine.notify_failure import notify_run_failure
+from flows.engine.request import PavedRequest, redacted
+from flows.engine.session import registry_session
 from registry import queries
-from registry.db import cached_engine, session_scope
 from tasks.logs import redact
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
     "journal_state",
     "journaled",
     "owning_team",
-    "registry_session",
     "request_field",
     "run_tags",
     "service_run_name",
@@ -52,38 +50,6 @@ def run_tags(*, action: str, team: str, service: str, requester: str) -> list[st
         f"service:{service}",
         f"requester:{requester}",
     ]
-
-
-# The registry's URL per flow run: the block is loaded once per run (a round trip to
-# Prefect's API) rather than once per registry step. Per run, not per process: a test
-# process saves a new block between runs.
-_REGISTRY_URLS: dict[str, str] = {}
-_REGISTRY_URLS_KEPT = 64
-
-
-def _registry_url() -> str:
-    context = FlowRunContext.get()
-    run_id = str(context.flow_run.id) if context and context.flow_run else None
-    known = _REGISTRY_URLS.get(run_id) if run_id is not None else None
-    if known is not None:
-        return known
-    url = load_block(RegistryDatabase, REGISTRY_BLOCK).url.get_secret_value()
-    if run_id is not None:
-        if len(_REGISTRY_URLS) >= _REGISTRY_URLS_KEPT:  # a long-lived process stays small
-            _REGISTRY_URLS.clear()
-        _REGISTRY_URLS[run_id] = url
-    return url
-
-
-@contextmanager
-def registry_session() -> Iterator[Session]:
-    """A session on the registry named by the `paved-registry` block; commits on success.
-
-    One engine per process and registry URL (registry.db.cached_engine): a new engine per
-    step cost a connect and SQLite's pragmas each time.
-    """
-    with session_scope(cached_engine(_registry_url())) as session:
-        yield session
 
 
 def request_field(name: str) -> str:
@@ -181,9 +147,6 @@ def journaled(
         # A failed subflow fails its parent, which tells the same people: notify once,
         # from the top-level run.
         if isinstance(exc, Exception) and not _is_subflow():
-            # Imported here: flows.notify_failure builds on this module.
-            from flows.notify_failure import notify_run_failure
-
             notify_run_failure(
                 action=action,
                 flow_run_id=flow_run_id,

@@ -3,7 +3,7 @@ contact or cost watcher.
 
 Ownership moves only through this action. It validates the new people first (the change
 approver an active member of the owning team, the others active), waits for the
-approval of the current change approver (flows.approval: the team lead or an admin when
+approval of the current change approver (flows.engine.approval: the team lead or an admin when
 that is the requester), then brings the providers in line (policy tags on every AWS
 resource; for a new team, CODEOWNERS, the team's `maintain` permission, the old team's
 removal, the repository's team topic and the production environment's reviewers), and
@@ -22,11 +22,12 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, model_validator
 
 from blocks import AWS_BLOCK, GITHUB_BLOCK, AwsAccount, GitHubOrganization, load_block
-from flows.action_request import PavedRequest, one_line
-from flows.approval import request_approval
-from flows.github_repo_create import TEAM_PERMISSION, codeowners_file
-from flows.registry_steps import ServiceContext, load_service_context
-from flows.runtime import journaled, owning_team, registry_session, service_run_name
+from flows.actions.github_repo_create import TEAM_PERMISSION, codeowners_file
+from flows.engine.approval import request_approval
+from flows.engine.context import ServiceContext, load_service_context
+from flows.engine.request import PavedRequest, one_line
+from flows.engine.runtime import journaled, owning_team, service_run_name
+from flows.engine.session import registry_session
 from registry import policy, queries
 from registry.errors import PolicyViolation
 from registry.models import Provider, ResourceStatus
