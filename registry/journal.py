@@ -29,7 +29,7 @@ __all__ = [
     "run_summaries",
 ]
 
-# The journal states flows.approval appends around a pause.
+# The journal states flows.engine.approval appends around a pause.
 _PAUSED = "Paused"
 _ANSWERED = ("Approved", "Rejected")
 # The state the gateway journals when it refuses someone's attempt on a run.

@@ -2,7 +2,7 @@
 
 ``record_event`` is called by the functions that change ownership or resource state, in
 the caller's transaction: the event commits with the change or not at all, and a Kafka
-outage never blocks a registry write. The publisher (``flows.registry_events``) reads
+outage never blocks a registry write. The publisher (``flows.journal.registry_events``) reads
 ``unpublished_events`` in order and calls ``mark_published`` once Kafka acknowledged them.
 
 Each service's events carry a ``version`` counting from 1, unique per service (a

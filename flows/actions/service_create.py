@@ -19,6 +19,7 @@ re-running resumes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
@@ -79,7 +80,14 @@ from registry.models import ServiceStatus
 from tasks.aws.iam import get_account_id
 from tasks.kafka import TopicSpec
 
-__all__ = ["ACTION", "ServiceCreateRequest", "ServiceCreateResult", "service_create"]
+__all__ = [
+    "ACTION",
+    "ServiceCreateRequest",
+    "ServiceCreateResult",
+    "ServiceProviders",
+    "service_create",
+    "service_plan",
+]
 
 ACTION = "service:create"
 StorageKind = Literal["bucket", "queue", "table"]
@@ -282,13 +290,22 @@ def _run_name() -> str:
     return f"create-service/{request_field('team')}/{request_field('name')}"
 
 
-class _Providers:
-    """The blocks of the providers a service is made in, loaded once per run."""
+@dataclass(frozen=True)
+class ServiceProviders:
+    """The blocks of the providers a service is made in."""
 
-    def __init__(self) -> None:
-        self.github = load_block(GitHubOrganization, GITHUB_BLOCK)
-        self.aws = load_block(AwsAccount, AWS_BLOCK)
-        self.kafka = load_block(KafkaCluster, KAFKA_BLOCK)
+    github: GitHubOrganization
+    aws: AwsAccount
+    kafka: KafkaCluster
+
+    @classmethod
+    def load(cls) -> ServiceProviders:
+        """The configured blocks, loaded once per run."""
+        return cls(
+            github=load_block(GitHubOrganization, GITHUB_BLOCK),
+            aws=load_block(AwsAccount, AWS_BLOCK),
+            kafka=load_block(KafkaCluster, KAFKA_BLOCK),
+        )
 
 
 def _parts(
@@ -344,7 +361,7 @@ def _parts(
 def service_plan(
     request: ServiceCreateRequest,
     context: ServiceContext,
-    providers: _Providers,
+    providers: ServiceProviders,
     *,
     account_id: str,
     region: str,
@@ -431,7 +448,7 @@ def service_create(request: ServiceCreateRequest) -> ServiceCreateResult:
     """Create (or converge) the service `request.name`."""
     with journaled(action=ACTION, request=request, team=request.team, service=request.name) as run:
         people = _people(request)
-        providers = _Providers()
+        providers = ServiceProviders.load()
         region = allowed_region(request.region, providers.aws)
         context = _context(request, providers.github, people)
         plan, ensure = service_plan(
