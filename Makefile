@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: up down status test lint unit contract bench clean venv-test venv-up node postgres chromium
+.PHONY: up up-postgres up-sqlite down status test lint unit contract bench clean venv-test venv-up node postgres chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ chromium:
 
 up: venv-up
 	$(BIN)/paved up
+
+# Prefect and the registry on a local PostgreSQL cluster under .paved/postgres. The mode is
+# remembered: `make up` keeps it until `make up-sqlite` (the two keep separate data).
+up-postgres: venv-up postgres
+	$(BIN)/paved up --postgres
+
+up-sqlite: venv-up
+	$(BIN)/paved up --sqlite
 
 down:
 	@if [ -x $(BIN)/paved ]; then $(BIN)/paved down; else echo "nothing to stop: no $(VENV)"; fi

@@ -19,6 +19,7 @@ import atexit
 import errno
 import json
 import os
+import pwd
 import shlex
 import signal
 import socket
@@ -225,6 +226,11 @@ def _log_tail(log_file: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def _primary_group(user: str | None) -> int | None:
+    """The primary group of `user`; None (this process's group) when no user is named."""
+    return None if user is None else pwd.getpwnam(user).pw_gid
+
+
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:
@@ -339,6 +345,10 @@ class ManagedProcess:
                     stderr=subprocess.STDOUT,
                     env={**os.environ, **self.spec.env},
                     cwd=self.spec.cwd,
+                    user=self.spec.user,
+                    group=_primary_group(self.spec.user),
+                    # Not root's supplementary groups: only the user's own group.
+                    extra_groups=None if self.spec.user is None else [],
                     # Its own session: Ctrl-C on `paved` does not reach it, it outlives
                     # `paved up`, and stop signals the whole group (see DESIGN.md on
                     # workers ignoring SIGTERM without job control).
@@ -404,7 +414,7 @@ class ManagedProcess:
 
     def _terminate_group(self, pgid: int) -> None:
         for sig, wait in (
-            (signal.SIGTERM, self.spec.stop_timeout),
+            (self.spec.stop_signal, self.spec.stop_timeout),
             (signal.SIGKILL, _KILL_WAIT_SECONDS),
         ):
             try:

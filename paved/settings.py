@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -24,7 +24,26 @@ import sandbox
 if TYPE_CHECKING:
     from paved.stack_secrets import StackSecrets
 
-__all__ = ["Settings"]
+__all__ = ["DATABASE_MODE_FILE", "Database", "Settings", "remembered_database"]
+
+Database = Literal["sqlite", "postgres"]
+
+DATABASE_MODE_FILE = "database"
+"""Under `home`: the database mode the stack was last started in (`sqlite` or `postgres`)."""
+
+
+def remembered_database(home: Path) -> Database | None:
+    """The mode `paved up` last ran the stack under `home` in; None if never started."""
+    try:
+        mode = (home / DATABASE_MODE_FILE).read_text().strip()
+    except OSError:
+        return None
+    if mode == "sqlite":
+        return "sqlite"
+    if mode == "postgres":
+        return "postgres"
+    return None
+
 
 # sandbox.launch.DEFAULT_SEED_FILE, without importing sandbox.launch (and httpx with it):
 # every `paved` command reads these settings, few launch anything.
@@ -68,6 +87,24 @@ class Settings(BaseModel):
     kafka_port: int = Field(default=9092, ge=1, le=65535, description="Tansu Kafka broker.")
     notify_port: int = Field(
         default=4290, ge=1, le=65535, description="Webhook sink that records notifications."
+    )
+    database: Database = Field(
+        default="sqlite",
+        description="Where Prefect's server and the registry keep their data: SQLite files "
+        "under `home`, or a local PostgreSQL cluster under <home>/postgres (`paved up "
+        "--postgres`). When not given, the mode the stack was last started in (remembered "
+        "under `home`), else sqlite.",
+    )
+    postgres_port: int = Field(
+        default=4232,
+        ge=1,
+        le=65535,
+        description="The local PostgreSQL cluster (database mode postgres only).",
+    )
+    postgres_bin: Path = Field(
+        default=Path("/usr/lib/postgresql/15/bin"),
+        description="PostgreSQL's server binaries (initdb, postgres): Debian's postgresql-15, "
+        "as the tests use (`make postgres` installs it).",
     )
     work_pool: str = Field(
         default="paved-local", min_length=1, description="Prefect process work pool to serve."
@@ -125,10 +162,35 @@ class Settings(BaseModel):
         return path.expanduser().resolve()
 
     @model_validator(mode="after")
-    def _default_registry_url(self) -> Settings:
+    def _default_database_and_registry_url(self) -> Settings:
+        # Neither given nor in the environment: the stack keeps the mode it was started in,
+        # so `paved status` and `paved down` look at the same stack as the last `paved up`.
+        if "database" not in self.model_fields_set:
+            self.database = remembered_database(self.home) or "sqlite"
         if not self.registry_url:
-            self.registry_url = f"sqlite:///{self.home / 'registry.db'}"
+            if self.database == "postgres":
+                self.registry_url = self.postgres_url("registry", driver="psycopg")
+            else:
+                self.registry_url = f"sqlite:///{self.home / 'registry.db'}"
         return self
+
+    @property
+    def postgres_dir(self) -> Path:
+        """The local PostgreSQL cluster: its data directory and server log live here."""
+        return self.home / "postgres"
+
+    def postgres_url(self, database: str, *, driver: str = "psycopg") -> str:
+        """SQLAlchemy URL of `database` on the local cluster. No password: the cluster
+        trusts connections from the loopback address, and listens on no other."""
+        return f"postgresql+{driver}://paved@{self.host}:{self.postgres_port}/{database}"
+
+    @property
+    def prefect_database_url(self) -> str:
+        """Where Prefect's server keeps its data: SQLite under `prefect_home`, or the
+        `prefect` database of the local cluster (asyncpg, Prefect's PostgreSQL driver)."""
+        if self.database == "postgres":
+            return self.postgres_url("prefect", driver="asyncpg")
+        return f"sqlite+aiosqlite:///{self.prefect_home / 'prefect.db'}"
 
     @property
     def gateway_url(self) -> str:
@@ -225,9 +287,7 @@ class Settings(BaseModel):
             "PREFECT_UI_URL": self.gateway_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
-            "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
-                f"sqlite+aiosqlite:///{self.prefect_home / 'prefect.db'}"
-            ),
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": self.prefect_database_url,
             # The default 10 s poll makes every request wait up to 10 s for the worker.
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             # SQLite answers 503 under concurrent writes and clients back off silently.

@@ -5,7 +5,10 @@
     aws        moto server                                  GET /moto-api/ -> 200
     kafka      Tansu broker, in memory                      TCP connect
     notify     webhook sink (sandbox.webhook_sink)          GET /_sink/health -> 200
+    postgres   PostgreSQL cluster in <home>/postgres        a connection succeeds
+               (database mode postgres only: paved/postgres.py)
     prefect    prefect server start, SQLite in <home>      GET /api/health -> 200
+               (or the cluster's `prefect` database)
                (it answers 401 to anything without the stack's auth string)
     gateway    python -m paved.gateway: sign-in with        GET /_paved/health -> 200
                GitHub in front of Prefect's UI and API
@@ -14,7 +17,9 @@
     registry   not a process: the registry database         schema at Alembic head
 
 Components start in that order and stop in reverse. Starting is idempotent: a healthy
-component is left alone, a stale, broken or outdated one is replaced.
+component is left alone, a stale, broken or outdated one is replaced. The database mode
+(`Settings.database`) is remembered under <home>: the stack keeps it until `paved up
+--sqlite` or `--postgres` switches it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from types import ModuleType
 import httpx
 from pydantic import BaseModel, Field
 
+from paved.postgres import SUPERUSER, ensure_cluster, ensure_databases, postgres_spec
 from paved.processes import (
     ComponentFailed,
     ManagedProcess,
@@ -37,7 +43,7 @@ from paved.processes import (
     pid_file_path,
     read_pid_file,
 )
-from paved.settings import Settings
+from paved.settings import DATABASE_MODE_FILE, Settings, remembered_database
 from paved.stack_secrets import StackSecrets
 from sandbox import launch
 from sandbox.launch import LaunchSpec, Probe, http_probe
@@ -59,10 +65,30 @@ __all__ = [
 WORKER_NAME = "paved-local-worker"
 OAUTH_CLIENT_ID = "paved-gateway"
 """The gateway's OAuth app at the sandbox's fake GitHub."""
-COMPONENTS = ("github", "aws", "kafka", "notify", "prefect", "gateway", "worker", "registry")
-"""Every component, in start order."""
-_STOP_ORDER = ("worker", "gateway", "prefect", "notify", "kafka", "aws", "github")
-_STATUS_ORDER = ("gateway", "prefect", "worker", "github", "aws", "kafka", "notify", "registry")
+COMPONENTS = (
+    "github",
+    "aws",
+    "kafka",
+    "notify",
+    "postgres",
+    "prefect",
+    "gateway",
+    "worker",
+    "registry",
+)
+"""Every component, in start order; postgres is one in the postgres database mode only."""
+_STOP_ORDER = ("worker", "gateway", "prefect", "postgres", "notify", "kafka", "aws", "github")
+_STATUS_ORDER = (
+    "gateway",
+    "prefect",
+    "worker",
+    "github",
+    "aws",
+    "kafka",
+    "notify",
+    "postgres",
+    "registry",
+)
 
 Progress = Callable[[str, str], None]
 """Told (component, message) while the stack starts: "starting" before each component,
@@ -86,6 +112,9 @@ class StackStatus(BaseModel):
 
     components: dict[str, ComponentStatus]
     home: str
+    database: str = Field(
+        default="sqlite", description="Where Prefect and the registry keep data: sqlite|postgres."
+    )
 
     @property
     def healthy(self) -> bool:
@@ -231,6 +260,8 @@ def managed_processes(settings: Settings, *, starting: bool = True) -> dict[str,
             launch.webhook_sink(host=settings.host, port=settings.notify_port, cwd=cwd),
             "PAVED_NOTIFY_PORT",
         ),
+        # Always known, so that `paved down` also stops a cluster left by the other mode.
+        (postgres_spec(settings), "PAVED_POSTGRES_PORT"),
         (_prefect_spec(settings, secrets), "PAVED_PREFECT_PORT"),
         (_gateway_spec(settings, secrets), "PAVED_GATEWAY_PORT"),
         (_worker_spec(settings, secrets), None),
@@ -251,6 +282,7 @@ def _urls(settings: Settings) -> dict[str, dict[str, str]]:
         "aws": {"url": settings.aws_endpoint_url},
         "kafka": {"url": settings.kafka_bootstrap},
         "notify": {"url": settings.notify_url},
+        "postgres": {"url": f"postgresql://{SUPERUSER}@{settings.host}:{settings.postgres_port}"},
         # A PostgreSQL URL carries a password: status shows it masked.
         "registry": {"url": _without_password(settings.registry_url)},
     }
@@ -262,6 +294,13 @@ def _without_password(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def stack_components(settings: Settings) -> tuple[str, ...]:
+    """The components of the stack in its database mode, in start order."""
+    if settings.database == "postgres":
+        return COMPONENTS
+    return tuple(name for name in COMPONENTS if name != "postgres")
+
+
 def _selected(components: Collection[str] | None) -> set[str]:
     if components is None:
         return set(COMPONENTS)
@@ -269,6 +308,59 @@ def _selected(components: Collection[str] | None) -> set[str]:
     if unknown:
         raise ValueError(f"unknown components {sorted(unknown)}; known: {list(COMPONENTS)}")
     return set(components)
+
+
+# --- postgres: the cluster of the postgres database mode -----------------------------------
+
+
+def _ensure_postgres(settings: Settings, process: ManagedProcess) -> str:
+    """Make the cluster if new, start it unless healthy, create its databases; says what
+    it did."""
+    made = ensure_cluster(settings)
+    message = _describe(process.ensure_started())
+    try:
+        created = ensure_databases(settings)
+    except Exception as exc:  # the driver's errors, said with the component's name
+        raise ComponentFailed(
+            "postgres", f"creating databases failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if made:
+        message = f"cluster made in {settings.postgres_dir}; {message}"
+    if created:
+        message += f"; created database(s) {', '.join(created)}"
+    return message
+
+
+def _require_postgres(settings: Settings, postgres: ManagedProcess) -> None:
+    probe = postgres.spec.health()
+    if not probe.healthy:
+        raise ComponentFailed(
+            "prefect", f"it keeps its data in PostgreSQL, which is not healthy: {probe.detail}"
+        )
+
+
+def _leave_the_other_mode(settings: Settings, progress: Progress | None) -> None:
+    """Stop a stack started in the other database mode before starting this one.
+
+    The stand-ins keep their state in memory: a fake GitHub still holding the repositories
+    of the other mode's registry would contradict this mode's (its demo request fails:
+    the repository exists and the registry does not know it).
+    """
+    previous = remembered_database(settings.home)
+    if previous is None or previous == settings.database:
+        return
+    stopped = stop_stack(settings)
+    if stopped and progress is not None:
+        progress(
+            "stack",
+            f"database mode {previous} -> {settings.database}: stopped {', '.join(stopped)} "
+            "first, so the stand-ins start afresh",
+        )
+
+
+def _remember_database(settings: Settings) -> None:
+    """Write down the mode the stack now runs in, for commands run without one."""
+    (settings.home / DATABASE_MODE_FILE).write_text(f"{settings.database}\n")
 
 
 # --- registry: a database, not a process -------------------------------------------------
@@ -346,9 +438,16 @@ def start_stack(
     another program, `ComponentFailed` (with the tail of its log) when a component dies
     or does not become healthy in time; components started before it keep running.
     """
-    selected = _selected(components)
+    selected = _selected(components) & set(stack_components(settings))
+    if components is not None and "postgres" in components and "postgres" not in selected:
+        raise ValueError(
+            "postgres is a component of the postgres database mode only (`paved up --postgres`)"
+        )
+    if components is None:
+        _leave_the_other_mode(settings, progress)
     for directory in (settings.home, settings.prefect_home, settings.logs_dir, settings.pids_dir):
         directory.mkdir(parents=True, exist_ok=True)
+    _remember_database(settings)
     processes = managed_processes(settings)
     for name in COMPONENTS:
         if name not in selected:
@@ -357,7 +456,11 @@ def start_stack(
             progress(name, "starting")
         if name == "registry":
             message = _ensure_registry(settings)
+        elif name == "postgres":
+            message = _ensure_postgres(settings, processes["postgres"])
         else:
+            if name == "prefect" and settings.database == "postgres":
+                _require_postgres(settings, processes["postgres"])
             if name == "worker":
                 _require_prefect(settings, processes["prefect"])
             result = processes[name].ensure_started()
@@ -368,6 +471,11 @@ def start_stack(
                     message += f"; {crashed} run(s) left by the previous worker marked Crashed"
         if progress is not None:
             progress(name, message)
+    # Back on SQLite, the whole stack restarted: a cluster of the postgres mode is idle.
+    if components is None and settings.database == "sqlite":
+        stopped = processes["postgres"].stop()
+        if stopped and progress is not None:
+            progress("postgres", "stopped: the stack runs on SQLite now")
     return stack_status(settings)
 
 
@@ -448,7 +556,10 @@ def stack_status(settings: Settings) -> StackStatus:
     processes = managed_processes(settings, starting=False)
     urls = _urls(settings)
     statuses: dict[str, ComponentStatus] = {}
+    shown = stack_components(settings)
     for name in _STATUS_ORDER:
+        if name not in shown:
+            continue
         pid: int | None = None
         if name == "registry":
             probe = _registry_probe(settings)
@@ -457,4 +568,4 @@ def stack_status(settings: Settings) -> StackStatus:
         statuses[name] = ComponentStatus(
             name=name, healthy=probe.healthy, pid=pid, detail=probe.detail, **urls.get(name, {})
         )
-    return StackStatus(components=statuses, home=str(settings.home))
+    return StackStatus(components=statuses, home=str(settings.home), database=settings.database)

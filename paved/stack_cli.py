@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paved.cli import load_settings
-from paved.settings import Settings
+from paved.settings import Database, Settings, remembered_database
 from paved.stack import (
     COMPONENTS,
     StackError,
@@ -58,6 +58,47 @@ def _status_table(status: StackStatus) -> Table:
     return table
 
 
+_DATABASE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def _settings_in_mode(database: Database | None) -> Settings:
+    """The `PAVED_*` settings, in `database` mode when a flag names one; exits 2 when they
+    are invalid."""
+    if database is None:
+        return load_settings()
+    from pydantic import ValidationError
+
+    try:
+        return Settings(database=database)
+    except ValidationError as exc:
+        _stderr.print(Text(f"Invalid PAVED_* settings:\n{exc}", style="red"))
+        raise typer.Exit(2) from exc
+
+
+def _database_line(settings: Settings, *, flag: bool) -> Text:
+    """Which database the stack runs on, and why: a flag, PAVED_DATABASE, or the mode the
+    stack was last started in."""
+    name = _DATABASE_NAMES[settings.database]
+    other = "sqlite" if settings.database == "postgres" else "postgres"
+    if flag:
+        why = f"--{settings.database}, remembered for the next commands"
+    elif any(variable.upper() == "PAVED_DATABASE" for variable in os.environ):
+        why = "PAVED_DATABASE"
+    elif remembered_database(settings.home) is not None:
+        why = f"as the stack was last started; `paved up --{other}` switches"
+    else:
+        why = f"the default; `paved up --{other}` switches"
+    return Text(f"Database: {name} ({why})")
+
+
+def _mode(postgres: bool, sqlite: bool) -> Database | None:
+    if postgres and sqlite:
+        raise typer.BadParameter("--postgres and --sqlite exclude each other")
+    if postgres:
+        return "postgres"
+    return "sqlite" if sqlite else None
+
+
 def _after_stack_started(settings: Settings, console: Console) -> None:
     """Bootstrap the running stack and run the demo request through its deployment."""
     # Prefect reads its settings from the environment when first imported: point this
@@ -88,13 +129,32 @@ def _after_stack_started(settings: Settings, console: Console) -> None:
         raise typer.Exit(1)
 
 
-def up() -> None:
+def up(
+    postgres: Annotated[
+        bool,
+        typer.Option(
+            "--postgres",
+            help="Run Prefect and the registry on a local PostgreSQL cluster (in PAVED_HOME); "
+            "remembered until --sqlite.",
+        ),
+    ] = False,
+    sqlite: Annotated[
+        bool,
+        typer.Option(
+            "--sqlite",
+            help="Run them on SQLite files again (the default). The modes keep separate data.",
+        ),
+    ] = False,
+) -> None:
     """Start the local stack: fake GitHub, moto, Tansu, Prefect server and worker, registry.
 
-    Components already running and healthy are left alone.
+    Components already running and healthy are left alone. The database mode is the one
+    the stack was last started in unless a flag (or PAVED_DATABASE) names one.
     """
-    settings = load_settings()
+    mode = _mode(postgres, sqlite)
+    settings = _settings_in_mode(mode)
     console = Console()
+    console.print(_database_line(settings, flag=mode is not None))
     try:
         with console.status("Starting the local stack") as spinner:
 
@@ -119,6 +179,7 @@ def down() -> None:
     except StackError as exc:
         raise _fail(exc) from exc
     console = Console()
+    console.print(_database_line(settings, flag=False))
     if stopped:
         console.print(f"Stopped {', '.join(stopped)}.")
     else:
@@ -159,6 +220,8 @@ def start(
         status = start_stack(settings, components=names, progress=progress)
     except StackError as exc:
         raise _fail(exc) from exc
+    except ValueError as exc:  # postgres named in the sqlite mode
+        raise typer.BadParameter(str(exc), param_hint="COMPONENT") from exc
     unhealthy = [name for name in names if not status.components[name].healthy]
     if unhealthy:
         _stderr.print(Text(f"✗ not healthy: {', '.join(unhealthy)}", style="red"))
@@ -197,6 +260,8 @@ def status(
     if as_json:
         typer.echo(json.dumps(current.model_dump(), indent=2))
     else:
-        Console().print(_status_table(current))
+        console = Console()
+        console.print(_status_table(current))
+        console.print(_database_line(settings, flag=False))
     if not current.healthy:
         raise typer.Exit(1)

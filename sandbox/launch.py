@@ -15,6 +15,7 @@ provider SDK, so checking the stack needs neither boto3 nor confluent-kafka.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Callable, Mapping
@@ -70,7 +71,11 @@ class LaunchSpec:
     startup_timeout: float = 30.0
     """Seconds from spawn to healthy before the launch counts as failed."""
     stop_timeout: float = 10.0
-    """Seconds between SIGTERM and SIGKILL when stopping it."""
+    """Seconds between `stop_signal` and SIGKILL when stopping it."""
+    stop_signal: signal.Signals = signal.SIGTERM
+    """What asks it to stop (PostgreSQL: SIGINT, its fast shutdown)."""
+    user: str | None = None
+    """The OS user to run it as (when this process is root); None: as this process."""
 
 
 def http_probe(url: str, *, expect: int = 200, timeout: float = PROBE_TIMEOUT) -> Probe:

@@ -82,7 +82,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def settings(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Settings for a stack under a temporary home, on free ports, also set in the
     environment (for the CLI); whatever the test started is stopped afterwards."""
-    prefect, github, aws, kafka, notify, gateway = free_ports(6)
+    prefect, github, aws, kafka, notify, gateway, postgres = free_ports(7)
     values = {
         "PAVED_HOME": str(tmp_path / "home"),
         "PAVED_PREFECT_PORT": str(prefect),
@@ -91,6 +91,7 @@ def settings(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Settings
         "PAVED_AWS_PORT": str(aws),
         "PAVED_KAFKA_PORT": str(kafka),
         "PAVED_NOTIFY_PORT": str(notify),
+        "PAVED_POSTGRES_PORT": str(postgres),
     }
     for name, value in values.items():
         clean_env.setenv(name, value)
@@ -99,4 +100,4 @@ def settings(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Settings
         yield current
     finally:
         stop_stack(current)
-        release_ports([prefect, github, aws, kafka, notify, gateway])
+        release_ports([prefect, github, aws, kafka, notify, gateway, postgres])

@@ -19,8 +19,11 @@ def test_status_json_of_a_stopped_stack(settings: Settings) -> None:
 
     assert result.exit_code == 1
     document = json.loads(result.stdout)  # stdout holds the JSON and nothing else
-    assert set(document) == {"components", "home"}
+    # "database" (issue 10): the mode the stack runs in; SQLite by default, and then the
+    # postgres component is not part of the stack.
+    assert set(document) == {"components", "home", "database"}
     assert document["home"] == str(settings.home)
+    assert document["database"] == "sqlite"
     assert list(document["components"]) == [
         "gateway",
         "prefect",

@@ -112,3 +112,37 @@ def test_invalid_values_are_rejected(clean_env: pytest.MonkeyPatch) -> None:
         Settings()
     with pytest.raises(ValidationError, match="prefect_port"):
         Settings(prefect_port=70000)
+
+
+def test_the_database_mode_is_sqlite_by_default_and_remembered(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.setenv("PAVED_HOME", str(tmp_path / "home"))
+    clean_env.setenv("PAVED_POSTGRES_PORT", "19432")
+    assert Settings().database == "sqlite"
+
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "database").write_text("postgres\n")  # as `paved up --postgres` left it
+    remembered = Settings()
+    assert remembered.database == "postgres"
+    assert remembered.registry_url == "postgresql+psycopg://paved@127.0.0.1:19432/registry"
+    assert remembered.prefect_database_url == "postgresql+asyncpg://paved@127.0.0.1:19432/prefect"
+    assert remembered.postgres_dir == tmp_path / "home" / "postgres"
+
+    # A flag (an argument) or PAVED_DATABASE beats what was remembered.
+    assert Settings(database="sqlite").registry_url == f"sqlite:///{tmp_path}/home/registry.db"
+    clean_env.setenv("PAVED_DATABASE", "sqlite")
+    on_sqlite = Settings()
+    assert on_sqlite.database == "sqlite"
+    assert (
+        on_sqlite.prefect_database_url == f"sqlite+aiosqlite:///{tmp_path}/home/prefect/prefect.db"
+    )
+    clean_env.setenv("PAVED_REGISTRY_URL", "postgresql+psycopg://me:secret@db.example/registry")
+    assert Settings(database="postgres").registry_url.endswith("@db.example/registry")
+
+
+def test_an_unknown_database_mode_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PAVED_DATABASE", "mysql")
+
+    with pytest.raises(ValidationError, match="database"):
+        Settings()

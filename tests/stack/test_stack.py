@@ -86,7 +86,13 @@ def test_the_worker_waits_for_prefect(settings: Settings) -> None:
 
 
 def test_unknown_components_are_refused(settings: Settings) -> None:
+    # Was "postgres", unknown until issue 10 made it the cluster of the postgres mode.
     with pytest.raises(ValueError, match="unknown components"):
+        start_stack(settings, components=["mysql"])
+
+
+def test_postgres_is_no_component_of_the_sqlite_mode(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="postgres database mode only"):
         start_stack(settings, components=["postgres"])
 
 
@@ -181,10 +187,12 @@ def test_status_of_a_stopped_stack(settings: Settings) -> None:
     status = stack_status(settings)
 
     dumped = status.model_dump()
-    assert list(dumped) == ["components", "home"]
+    assert list(dumped) == ["components", "home", "database"]
     assert dumped["home"] == str(settings.home)
+    assert dumped["database"] == "sqlite"
     assert list(dumped["components"]) == STATUS_ORDER
-    assert set(COMPONENTS) == set(STATUS_ORDER)
+    # The SQLite stack (the default) runs no PostgreSQL (issue 10's postgres mode does).
+    assert set(COMPONENTS) == {*STATUS_ORDER, "postgres"}
     for name, component in dumped["components"].items():
         assert component["name"] == name
         assert component["healthy"] is False
