@@ -1,308 +1,303 @@
-"""`make bench`: what orchestration costs, measured on the running local stack.
+"""`make bench`: what `service:create` costs a developer, on the running local stack.
 
-1. One `service:create` through its deployment and the worker: wall time, and the time
-   spent inside provider tasks (summed from Prefect's task runs of it and its subflows).
-2. The same provider calls made by a bare script (the task functions' bodies, no Prefect,
-   no registry), in the same run, for another service: its wall time, and the ratio.
-3. N `service:create` requests submitted at once through the deployment: total time,
-   failures, and duplicates (any provider resource that exists twice).
+How it measures (issues 10 and 12: figures as a user feels them, against a baseline
+doing exactly the same work):
 
+1. **Shared resources first.** The ECS cluster and the GitHub OIDC provider every
+   service shares are made before either side is timed, so neither pays for them.
+2. **single**: 5 `service:create` runs, each a fresh service, each started as a person
+   does: `paved run service:create ... --wait` as a whole process through the gateway
+   (signed in as dave). `p50_s`/`p95_s` come from Prefect's own state timestamps
+   (created -> Completed); `cli_p50_s` is the wall clock of that process (its `--wait`
+   polls every 0.2 s). Between Paved's runs, the bare script runs (alternating, 5 each).
+3. **bare_s**: the median of those 5 bare runs: `tests/perf/bare_service.py` makes the
+   provider calls Paved makes, the same reads and writes, one after another, with no
+   Prefect and no registry. `ratio` is single.p50_s over bare_s.
+4. **cli**: `paved run` submission and `paved who-owns`, whole processes, p50 of 10
+   (`tests/perf/bench_cli.py`).
+5. **burst**: N `service:create` submitted at once (a thread each) through the API;
+   `total_s` from the first run's creation to the last one's end (state timestamps).
+   `bare_total_s`: the bare script making N services on as many threads as the work
+   pool runs flows at once. Duplicates are counted the hard way: every kind Paved makes,
+   listed with the providers' own clients (`tests/perf/provider_census.py`).
+6. **contention**: the same 5 names requested 4 times each, at once. Doing a thing twice
+   is possible there, so `contention_duplicates: 0` means something.
+
+No retry-delay shortcut applies (PAVED_RETRY_DELAY_SCALE is not set in the timed runs).
 A script, not a test: it prints figures and asserts nothing about speed.
-Run it with `make bench` (which starts the stack first), or
-`.venv/bin/python -m tests.perf.bench_service_create --burst 50`.
+
+    .venv/bin/python -m tests.perf.bench_service_create [--burst 50] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import httpx
-
 from paved.settings import Settings
+from tests.perf.bench_cli import PAVED, ROOT, p50_seconds
 
-PROVIDER_TASK_PREFIXES = ("github:", "aws:", "kafka:")
+TEAM, OWNER, REQUESTER = "payments", "carol", "dave"
+SINGLE_RUNS = 5
+CONTENTION_NAMES, CONTENTION_COPIES = 5, 4
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+DEPLOYMENT = "service-create/service:create"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--burst", type=int, default=50, help="requests submitted at once")
-    args = parser.parse_args()
-    settings = Settings()
-    os.environ.update(settings.prefect_env())
-    stamp = datetime.now(UTC).strftime("%H%M%S")
-
-    print(f"# Paved bench on the local stack ({settings.prefect_ui_url})\n")
-    one = single_run(f"bench{stamp}")
-    bare = bare_run(f"bare{stamp}")
-    print(f"service:create through the deployment: {one['wall']:.1f} s wall")
-    print(
-        f"  inside provider tasks:                {one['provider']:.1f} s "
-        f"({one['provider_tasks']} task runs)"
-    )
-    print(f"the same provider calls, bare script:   {bare:.1f} s")
-    print(f"ratio Paved / bare:                     {one['wall'] / bare:.1f}x\n")
-    burst(f"burst{stamp}", args.burst, settings)
-
-
-def _request(name: str) -> dict[str, Any]:
+def request(name: str) -> dict[str, Any]:
+    """The request every run of the bench makes: a whole service, storage and topics."""
     return {
         "name": name,
-        "team": "payments",
-        "owner": "carol",
-        "requester": "dave",
+        "team": TEAM,
+        "owner": OWNER,
+        "requester": REQUESTER,
         "storage": ["bucket", "queue", "table"],
     }
 
 
-def single_run(name: str) -> dict[str, Any]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterTags,
-        TaskRunFilter,
-        TaskRunFilterFlowRunId,
-    )
-    from prefect.deployments import run_deployment
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--burst", type=int, default=50, help="requests submitted at once")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    parser.add_argument("--runs", type=int, default=SINGLE_RUNS, help="sequential runs")
+    args = parser.parse_args()
+    if os.environ.pop("PAVED_RETRY_DELAY_SCALE", None) is not None:
+        print("(PAVED_RETRY_DELAY_SCALE ignored: the timed runs use the real retry delays)")
+    settings = Settings()
+    os.environ.update(settings.prefect_env())
+    stamp = datetime.now(UTC).strftime("%H%M%S")
+    person = _person_env(settings)
 
-    started = time.perf_counter()
-    run = run_deployment(
-        "service-create/service:create", parameters={"request": _request(name)}, timeout=900
+    from tests.perf.bare_service import Providers, make_shared_resources
+
+    providers = Providers.load()
+    make_shared_resources(providers)
+    single = single_runs(f"b{stamp}", args.runs, person, providers)
+    figures: dict[str, Any] = {
+        "database": _database(settings),
+        "single": single["paved"],
+        "bare_s": single["bare_s"],
+        "ratio": round(single["paved"]["p50_s"] / single["bare_s"], 2),
+        "cli": cli_figures(person, service=f"b{stamp}p0"),
+        "burst": burst(f"u{stamp}", args.burst, providers, settings),
+    }
+    _print(figures)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(figures, out, indent=2)
+        print(f"\nwritten to {args.json}")
+
+
+def _person_env(settings: Settings) -> dict[str, str]:
+    """The environment of a person's `paved` process: signed in as the requester."""
+    token = subprocess.run(
+        [PAVED, "sandbox", "token", REQUESTER], cwd=ROOT, capture_output=True, text=True
     )
-    wall = time.perf_counter() - started
-    state = run.state.name if run.state else "?"  # type: ignore[union-attr]
-    if state != "Completed":
-        raise SystemExit(f"service:create {name} ended {state}; see the Prefect UI")
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"service:{name}"]))
-        )
-        ids = [r.id for r in runs]
-        tasks = client.read_task_runs(
-            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=ids)),
-            limit=200,
-        )
-    provider = [t for t in tasks if t.name.startswith(PROVIDER_TASK_PREFIXES)]
+    if token.returncode != 0:
+        raise SystemExit(f"no sandbox token for {REQUESTER}: {token.stderr}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PAVED_TOKEN"] = token.stdout.strip()
+    return env
+
+
+def _percentile(values: list[float], q: int) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def single_runs(prefix: str, runs: int, person: dict[str, str], providers: Any) -> dict[str, Any]:
+    """Paved and bare, alternating, `runs` each, every run a fresh service."""
+    from tests.perf.bare_service import bare_service
+
+    state_s, cli_s, bare_s = [], [], []
+    for n in range(runs):
+        name = f"{prefix}p{n}"
+        argv = [PAVED, "run", "service:create", "--wait", "--json"]
+        for key, value in request(name).items():
+            argv += ["-p", f"{key}={json.dumps(value) if isinstance(value, list) else value}"]
+        started = time.perf_counter()
+        done = subprocess.run(argv, env=person, cwd=ROOT, capture_output=True, text=True)
+        cli_s.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise SystemExit(f"service:create {name} did not complete:\n{done.stdout}{done.stderr}")
+        state_s.append(_created_to_final(UUID(json.loads(done.stdout)["flow_run_id"])))
+        started = time.perf_counter()
+        bare_service(providers, f"{prefix}b{n}")
+        bare_s.append(time.perf_counter() - started)
     return {
-        "wall": wall,
-        "provider": sum(t.total_run_time.total_seconds() for t in provider),
-        "provider_tasks": len(provider),
+        "paved": {
+            "runs": runs,
+            "p50_s": round(statistics.median(state_s), 2),
+            "p95_s": round(_percentile(state_s, 95), 2),
+            "cli_p50_s": round(statistics.median(cli_s), 2),
+            "each_s": [round(s, 2) for s in state_s],
+        },
+        "bare_s": round(statistics.median(bare_s), 2),
     }
 
 
-def bare_run(name: str) -> float:
-    """The provider calls of service:create, made directly (no Prefect, no registry)."""
-    from blocks import (
-        AWS_BLOCK,
-        GITHUB_BLOCK,
-        KAFKA_BLOCK,
-        AwsAccount,
-        GitHubOrganization,
-        KafkaCluster,
-        load_block,
-    )
-    from flows.github_repo_create import codeowners_file
-    from registry import policy
-    from tasks.aws import compute, iam, storage
-    from tasks.aws.policy_documents import deploy_permissions_policy, github_oidc_trust_policy
-    from tasks.github import (
-        BranchProtection,
-        EnvironmentSpec,
-        ensure_branch_protection,
-        ensure_environment,
-        ensure_file,
-        ensure_repository_from_template,
-        ensure_team_permission,
-        ensure_topics,
-    )
-    from tasks.kafka import TopicSpec, ensure_topic
-
-    github = load_block(GitHubOrganization, GITHUB_BLOCK)
-    aws = load_block(AwsAccount, AWS_BLOCK)
-    kafka = load_block(KafkaCluster, KAFKA_BLOCK)
-    team, owner = "payments", "carol"
-    tags = policy.policy_tags(service=name, team=team, owner=owner, cost_center="cc-200")
-    app = policy.resource_name(team=team, service=name, purpose="app")
-    full = f"{github.organization}/{name}"
-
-    started = time.perf_counter()
-    repo = ensure_repository_from_template.fn(
-        github, name=name, description="", private=True, template=github.template_repository
-    )
-    ensure_topics.fn(github, full_name=full, topics=["paved", team])
-    ensure_file.fn(
-        github,
-        full_name=full,
-        path="CODEOWNERS",
-        content=codeowners_file(github.organization, team),
-        branch=repo.default_branch,
-        message="bare",
-    )
-    ensure_branch_protection.fn(
-        github, full_name=full, branch=repo.default_branch, protection=BranchProtection()
-    )
-    ensure_team_permission.fn(github, team=team, full_name=full, permission="maintain")
-    ecr = compute.ensure_ecr_repository.fn(aws, name=app, tags=tags)
-    cluster = compute.ensure_cluster.fn(aws)
-    logs = compute.ensure_log_group.fn(
-        aws, name=f"/paved/{team}/{name}", retention_days=30, tags=tags
-    )
-    definition = compute.ensure_task_definition.fn(
-        aws,
-        family=app,
-        image=f"{ecr.uri}:latest",
-        cpu=256,
-        memory=512,
-        container_port=8080,
-        log_group=logs.name,
-        region=aws.region,
-        tags=tags,
-    )
-    subnets = compute.default_subnets.fn(aws)
-    service = compute.ensure_service.fn(
-        aws,
-        cluster=cluster.name,
-        name=app,
-        task_definition_arn=definition.arn,
-        desired_count=1,
-        subnets=subnets,
-        security_groups=compute.default_security_groups.fn(aws, subnets=subnets),
-        tags=tags,
-    )
-    account_id = iam.get_account_id.fn(aws)
-    provider_arn = iam.ensure_github_oidc_provider.fn(aws)
-    iam.ensure_deploy_role.fn(
-        aws,
-        name=policy.resource_name(team=team, service=name, purpose="deploy"),
-        trust_policy=github_oidc_trust_policy(provider_arn=provider_arn, repository=full),
-        permissions_policy=deploy_permissions_policy(
-            ecr_repository_arn=ecr.arn,
-            ecs_service_arn=service.arn,
-            ecs_cluster_arn=f"arn:aws:ecs:{aws.region}:{account_id}:cluster/{cluster.name}",
-            task_execution_role_arn=None,
-        ),
-        tags=tags,
-    )
-    for spec in (
-        EnvironmentSpec(name="staging"),
-        EnvironmentSpec(name="production", reviewer_teams=[team], protected_branches_only=True),
-    ):
-        ensure_environment.fn(github, full_name=full, spec=spec)
-    for workflow in ("ci.yml", "deploy.yml"):
-        ensure_file.fn(
-            github,
-            full_name=full,
-            path=f".github/workflows/{workflow}",
-            content=f"# bare {workflow}\n",
-            branch=repo.default_branch,
-            message="bare",
-        )
-    storage.ensure_bucket.fn(
-        aws, name=policy.resource_name(team=team, service=name, purpose="data"), tags=tags
-    )
-    storage.ensure_queue_with_dlq.fn(
-        aws,
-        name=policy.resource_name(team=team, service=name, purpose="jobs"),
-        dlq_name=policy.resource_name(team=team, service=name, purpose="jobs-dlq"),
-        tags=tags,
-        visibility_timeout=30,
-        max_receive_count=5,
-        message_retention_seconds=4 * 86400,
-    )
-    storage.ensure_table.fn(
-        aws,
-        name=policy.resource_name(team=team, service=name, purpose="state"),
-        partition_key="pk",
-        tags=tags,
-    )
-    for event, configs in (
-        ("state", {"cleanup.policy": "compact"}),
-        ("events", {"cleanup.policy": "delete", "retention.ms": "604800000"}),
-    ):
-        ensure_topic.fn(
-            kafka,
-            spec=TopicSpec(
-                name=policy.topic_name(domain=team, service=name, event=event),
-                partitions=3,
-                replication_factor=1,
-                configs=configs,
-            ),
-            update=False,
-        )
-    return time.perf_counter() - started
-
-
-def burst(prefix: str, count: int, settings: Settings) -> None:
+def _created_to_final(run_id: UUID) -> float:
+    """Seconds from the run's creation to its final state, by Prefect's timestamps."""
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+    assert run.state is not None and run.created is not None
+    return (run.state.timestamp - run.created).total_seconds()
+
+
+def _database(settings: Settings) -> str:
+    """sqlite or postgres: what the Prefect server of the stack stores its state in."""
+    url = settings.prefect_env()["PREFECT_SERVER_DATABASE_CONNECTION_URL"]
+    return "postgres" if url.startswith("postgresql") else "sqlite"
+
+
+def cli_figures(person: dict[str, str], *, service: str) -> dict[str, float]:
+    """`paved run` (submit only, a dry run: the worker's load stays small) and
+    `paved who-owns` of a service the bench made, whole processes, p50 of 10."""
+    submit = p50_seconds(
+        [
+            "run",
+            "service:create",
+            "-p",
+            "name=clib{n}",
+            "-p",
+            f"team={TEAM}",
+            "-p",
+            f"owner={OWNER}",
+            "-p",
+            "dry_run=true",
+        ],
+        person,
+        expect=0,
+        runs=10,
+        vary=True,
+    )
+    who_owns = p50_seconds(["who-owns", service], person, expect=0, runs=10)
+    return {"submit_s": submit, "who_owns_s": who_owns}
+
+
+def _submit_all(names: list[str], settings: Settings) -> list[UUID]:
+    """Create one run per name at once, a thread each, through the Prefect API."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(DEPLOYMENT)
+
+    def submit(name: str) -> UUID:
+        with get_client(sync_client=True) as client:
+            for attempt in range(10):
+                try:
+                    return client.create_flow_run_from_deployment(
+                        deployment.id, parameters={"request": request(name)}
+                    ).id
+                except Exception as exc:  # the local server answers 503 when busy
+                    if "503" not in str(exc):
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
+        raise SystemExit(f"the Prefect server stayed unavailable; {name} was not submitted")
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        return list(pool.map(submit, names))
+
+
+def _wait_final(ids: list[UUID]) -> list[Any]:
+    """Every run once final (one filtered read per poll; figures come from timestamps)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+            )
+            if len(runs) == len(ids) and all(
+                r.state is not None and r.state.type.value in FINAL for r in runs
+            ):
+                return runs
+            time.sleep(0.5)
+
+
+def _span(runs: list[Any]) -> float:
+    first = min(run.created for run in runs)
+    last = max(run.state.timestamp for run in runs)
+    return round((last - first).total_seconds(), 1)
+
+
+def burst(prefix: str, count: int, providers: Any, settings: Settings) -> dict[str, Any]:
+    """`count` services at once through Paved, then through the bare script on the work
+    pool's concurrency in threads; then the contention burst."""
+    from tests.perf.bare_service import bare_service
+    from tests.perf.provider_census import census
 
     names = [f"{prefix}n{n}" for n in range(count)]
+    runs = _wait_final(_submit_all(names, settings))
+    outcomes = Counter(run.state.type.value for run in runs)
+    made = census(names, team=TEAM, **providers.blocks())
+
+    bare_names = [f"{prefix}b{n}" for n in range(count)]
     started = time.perf_counter()
-    ids: list[UUID] = []
-    for name in names:
-        ids.append(_submit(run_deployment, name))
-    submitted = time.perf_counter() - started
-    states: dict[UUID, str] = {}
-    with get_client(sync_client=True) as client:
-        while len(states) < len(ids):
-            for run_id in ids:
-                if run_id in states:
-                    continue
-                state = client.read_flow_run(run_id).state
-                if state is not None and state.type.value in FINAL:
-                    states[run_id] = state.type.value
-            time.sleep(2)
-    total = time.perf_counter() - started
-    outcomes = Counter(states.values())
-    print(f"{count} service:create submitted at once through the deployment:")
+    with ThreadPoolExecutor(max_workers=settings.work_pool_concurrency) as pool:
+        list(pool.map(lambda name: bare_service(providers, name), bare_names))
+    bare_total = time.perf_counter() - started
+
+    contended = [f"{prefix}c{n}" for n in range(CONTENTION_NAMES)]
+    contention_runs = _wait_final(_submit_all(contended * CONTENTION_COPIES, settings))
+    contention_census = census(contended, team=TEAM, **providers.blocks())
+    return {
+        "n": count,
+        "total_s": _span(runs),
+        "bare_total_s": round(bare_total, 1),
+        "concurrency": settings.work_pool_concurrency,
+        "failures": count - outcomes.get("COMPLETED", 0),
+        "outcomes": dict(outcomes),
+        "duplicates": made.duplicates,
+        "duplicated": made.duplicated(),
+        "found": made.by_kind(),
+        "contention": {
+            "names": CONTENTION_NAMES,
+            "copies": CONTENTION_COPIES,
+            "total_s": _span(contention_runs),
+            "outcomes": dict(Counter(run.state.type.value for run in contention_runs)),
+        },
+        "contention_duplicates": contention_census.duplicates,
+        "contention_duplicated": contention_census.duplicated(),
+    }
+
+
+def _print(figures: dict[str, Any]) -> None:
+    single, burst_ = figures["single"], figures["burst"]
+    print(f"# service:create on the local stack (Prefect on {figures['database']})\n")
+    print(f"single, {single['runs']} fresh services, created -> Completed:")
+    print(f"  p50 {single['p50_s']} s, p95 {single['p95_s']} s  (each: {single['each_s']})")
+    print(f"  `paved run --wait` as a process: p50 {single['cli_p50_s']} s")
+    print(f"bare script, same provider calls one after another: {figures['bare_s']} s")
+    print(f"ratio Paved p50 / bare: {figures['ratio']}x")
+    cli = figures["cli"]
+    print(f"paved run (submit): {cli['submit_s']} s; paved who-owns: {cli['who_owns_s']} s")
     print(
-        f"  submitted in {submitted:.1f} s; all final after {total:.1f} s "
-        f"({total / count:.2f} s per service)"
+        f"burst of {burst_['n']} at once: {burst_['total_s']} s; bare on "
+        f"{burst_['concurrency']} threads: {burst_['bare_total_s']} s; "
+        f"failures {burst_['failures']} {burst_['outcomes']}; "
+        f"duplicates {burst_['duplicates']} {burst_['duplicated']}"
     )
-    print(f"  outcomes: {dict(outcomes)}; failures: {count - outcomes.get('COMPLETED', 0)}")
-    print(f"  duplicates: {duplicates(settings, prefix)}")
-
-
-def _submit(run_deployment: Any, name: str) -> UUID:
-    """Create one run; the local SQLite-backed server answers 503 when busy: back off."""
-    from prefect.exceptions import PrefectHTTPStatusError
-
-    for attempt in range(10):
-        try:
-            run = run_deployment(
-                "service-create/service:create", parameters={"request": _request(name)}, timeout=0
-            )
-            return run.id
-        except PrefectHTTPStatusError as exc:
-            if exc.response.status_code != 503:
-                raise
-            time.sleep(2 * (attempt + 1))
-    raise SystemExit(f"the Prefect server stayed unavailable; {name} was not submitted")
-
-
-def duplicates(settings: Settings, prefix: str) -> int:
-    """Provider resources of the burst that exist more than once (by kind and name)."""
-    from blocks import AWS_BLOCK, AwsAccount, load_block
-
-    seen: Counter[tuple[str, str]] = Counter()
-    state = httpx.get(f"{settings.github_url}/_fake/state", timeout=30).json()
-    for repo in state["repositories"]:
-        if repo["name"].startswith(prefix):
-            seen[("repo", repo["name"].lower())] += 1
-    aws = load_block(AwsAccount, AWS_BLOCK)
-    for repo in aws.get_client("ecr").describe_repositories(maxResults=1000)["repositories"]:
-        if prefix in repo["repositoryName"]:
-            seen[("ecr", repo["repositoryName"])] += 1
-    families = aws.get_client("ecs").list_task_definitions(familyPrefix=f"payments-{prefix}")
-    for arn in families["taskDefinitionArns"]:
-        seen[("task definition revision", arn.rsplit("/", 1)[-1].rsplit(":", 1)[0])] += 1
-    return sum(n - 1 for n in seen.values() if n > 1)
+    print(f"  found: {burst_['found']}")
+    contention = burst_["contention"]
+    print(
+        f"contention ({contention['names']} names x {contention['copies']} at once): "
+        f"{contention['total_s']} s, outcomes {contention['outcomes']}, "
+        f"duplicates {burst_['contention_duplicates']} {burst_['contention_duplicated']}"
+    )
 
 
 if __name__ == "__main__":
