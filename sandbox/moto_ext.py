@@ -7,15 +7,19 @@ Tagging API's `GetResources` for tags. moto answers both, but:
 - its Config knows S3 buckets (and IAM, SNS) only, and a bucket's item lacks the
   `ServerSideEncryptionConfiguration` and `BucketVersioningConfiguration` that real
   AWS Config records as supplementary configuration;
-- its Tagging API leaves out ECR repositories.
+- its Tagging API leaves out ECR repositories;
+- its ECS `ListServices` answers every service of a cluster at once, where AWS pages
+  (10 a call by default, at most 100: `maxResults`/`nextToken`), so an audit of 910
+  services would cost one call in the sandbox and at least 10 on AWS.
 
 `install()` fills those gaps in the running moto: configuration items for
 `AWS::SQS::Queue` and `AWS::DynamoDB::Table`, shaped as AWS Config records them (see
 github.com/awslabs/aws-config-resource-schema, `config/properties/resource-types`), the
-two missing supplementary entries on `AWS::S3::Bucket`, and ECR repositories in
-`GetResources`. It touches moto's internals, so it checks first that they are the ones
-it was written against and refuses otherwise. `sandbox.moto_server` applies it before
-serving; nothing here changes what moto stores, only what it reports.
+two missing supplementary entries on `AWS::S3::Bucket`, ECR repositories in
+`GetResources`, and ECS `ListServices` pages as AWS cuts them. It touches moto's
+internals, so it checks first that they are the ones it was written against and refuses
+otherwise. `sandbox.moto_server` applies it before serving; nothing here changes what
+moto stores, only what it reports (and how much of it one ListServices call returns).
 """
 
 from __future__ import annotations
@@ -30,14 +34,19 @@ from moto.config import models as config_models
 from moto.core.common_models import ConfigQueryModel
 from moto.core.exceptions import InvalidNextTokenException
 from moto.core.resource_tagging import TaggableResourcesMixin, TaggedResource
+from moto.core.responses import ActionResult
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.ecr import urls as ecr_urls
 from moto.ecr.models import ECRBackend, ecr_backends
+from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.s3.models import FakeBucket
 from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
 __all__ = [
     "DYNAMODB_TABLE",
+    "ECS_LIST_SERVICES_DEFAULT",
+    "ECS_LIST_SERVICES_MAX",
     "SQS_QUEUE",
     "TaggableECRBackend",
     "install",
@@ -362,6 +371,45 @@ class TaggableECRBackend(ECRBackend, TaggableResourcesMixin):
         super().tag_resource(arn, tags)
 
 
+# --- ECS ListServices in pages -------------------------------------------------------
+
+# The AWS API reference, Amazon ECS, ListServices, request parameter `maxResults`: "The
+# maximum number of service results that ListServices returned in paginated output ...
+# This value can be between 1 and 100. If this parameter isn't used, then ListServices
+# returns up to 10 results and a nextToken value if applicable."
+# (docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListServices.html)
+ECS_LIST_SERVICES_DEFAULT = 10
+ECS_LIST_SERVICES_MAX = 100
+
+
+def _paged_list_services(response: EC2ContainerServiceResponse) -> ActionResult:
+    """moto's ListServices (the same backend call, the same filters), cut into AWS's
+    pages: the token is the next page's first ARN (opaque to clients, as AWS's is)."""
+    limit = response._get_param("maxResults")
+    if limit is None:
+        limit = ECS_LIST_SERVICES_DEFAULT
+    elif not 1 <= int(limit) <= ECS_LIST_SERVICES_MAX:
+        raise InvalidParameterException(
+            f"maxResults must be between 1 and {ECS_LIST_SERVICES_MAX}, got {limit}"
+        )
+    arns = response.ecs_backend.list_services(  # sorted by moto
+        response._get_param("cluster", "default"),
+        response._get_param("schedulingStrategy"),
+        launch_type=response._get_param("launchType"),
+    )
+    start = 0
+    token = response._get_param("nextToken")
+    if token:
+        if token not in arns:
+            raise InvalidParameterException("Invalid nextToken")
+        start = arns.index(token)
+    end = start + int(limit)
+    result: dict[str, Any] = {"serviceArns": arns[start:end]}
+    if end < len(arns):
+        result["nextToken"] = arns[end]
+    return ActionResult(result)
+
+
 # --- installing ---------------------------------------------------------------------
 
 
@@ -374,6 +422,10 @@ def _check_moto() -> None:
             ("FakeBucket.to_config_dict", hasattr(FakeBucket, "to_config_dict")),
             ("ECRBackend.tag_resource", hasattr(ECRBackend, "tag_resource")),
             ("ecr_backends.backend", getattr(ecr_backends, "backend", None) is not None),
+            (
+                "EC2ContainerServiceResponse.list_services",
+                hasattr(EC2ContainerServiceResponse, "list_services"),
+            ),
         )
         if not present
     ]
@@ -391,6 +443,7 @@ def installed() -> bool:
         config_models.RESOURCE_MAP.get(SQS_QUEUE) is not None
         and hasattr(FakeBucket.to_config_dict, "__wrapped__")
         and ecr_backends.backend is TaggableECRBackend
+        and EC2ContainerServiceResponse.list_services is _paged_list_services
     )
 
 
@@ -405,3 +458,4 @@ def install() -> None:
             FakeBucket.to_config_dict
         )
     ecr_backends.backend = TaggableECRBackend
+    EC2ContainerServiceResponse.list_services = _paged_list_services  # type: ignore[method-assign,assignment]

@@ -6,7 +6,9 @@ gathers and stores. Five classes (registry.models.DriftClass):
 - **missing**: an active registered resource of a kind its provider listed completely,
   not among what the provider holds;
 - **changed**: a declared setting differs (only keys both the spec declares and the
-  inventory observes are compared; a repository is declared unarchived);
+  inventory observes are compared; a repository is declared unarchived; a deploy role
+  is declared to hold exactly the inline policies its spec names and no managed policy,
+  so a policy added to it by hand is drift);
 - **mistagged**: a policy tag missing or with another value than the registry's current
   owner and team imply;
 - **unmanaged**: held by the provider, never known to the registry; told to whoever the
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from registry.answers import Orphan
@@ -34,6 +36,23 @@ __all__ = ["detect_drift", "setting_differences"]
 _IMPLIED: dict[str, dict[str, Any]] = {"github_repository": {"archived": False}}
 
 
+def _role_policies(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What a role's spec implies about the policies it holds: the inline ones it names
+    (their documents are the pipeline action's to converge), and the managed ones it
+    lists (Paved's deploy roles: none). Compared as whole lists, so an extra policy,
+    inline or attached, shows as a difference."""
+    if "inline_policies" not in spec:
+        return {}
+    return {
+        "inline_policy_names": sorted(spec["inline_policies"]),
+        "attached_policy_arns": sorted(spec.get("attached_policy_arns", [])),
+    }
+
+
+# Settings derived from others a spec declares, by kind.
+_DERIVED: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {"iam_role": _role_policies}
+
+
 def _same(declared: Any, actual: Any) -> bool:
     if isinstance(declared, list) and isinstance(actual, list):
         return sorted(map(str, declared)) == sorted(map(str, actual))
@@ -46,7 +65,8 @@ def setting_differences(
     """``{setting: {"declared": ..., "actual": ...}}`` for each declared setting the
     provider reports otherwise. Nested maps (topic configs, branch protection) compare
     key by key, and only the keys declared: extra provider defaults are not drift."""
-    spec = {**_IMPLIED.get(kind, {}), **declared}
+    derive = _DERIVED.get(kind)
+    spec = {**_IMPLIED.get(kind, {}), **(derive(declared) if derive else {}), **declared}
     differences: dict[str, dict[str, Any]] = {}
     for key, actual in observed.items():
         if key not in spec:

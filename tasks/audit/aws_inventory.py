@@ -7,10 +7,10 @@ What it costs (one call per page; the audit's budget is one call per 50 resource
     buckets (in the region)     s3 ListBuckets(BucketRegion)           10,000
     queues, DLQs                sqs ListQueues                          1,000
     tables                      dynamodb ListTables                       100
-    ECS services                ecs ListServices(the block's cluster)     100
+    ECS services                ecs ListServices(the block's cluster)     100 (AWS's most)
     ECR repos + settings        ecr DescribeRepositories                1,000
     log groups + retention      logs DescribeLogGroups(/paved/)            50
-    roles + their tags          iam GetAccountAuthorizationDetails      1,000
+    roles + tags + policies     iam GetAccountAuthorizationDetails      1,000
     bucket/queue/table          config BatchGetResourceConfig             100
       settings, bucket tags
     all other tags              tagging GetResources                      100
@@ -316,6 +316,18 @@ def _paved_role(role: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
     return DEPLOY_POLICY_NAME in inline or tags.get(_MANAGED_BY_TAG) == _MANAGED_BY
 
 
+def _role_settings(role: Mapping[str, Any]) -> dict[str, Any]:
+    """The policies a role holds, by name and ARN (in the same answer: no extra call);
+    the audit compares them with the ones its spec names, so a policy added by hand
+    shows."""
+    return {
+        "inline_policy_names": sorted(p["PolicyName"] for p in role.get("RolePolicyList", [])),
+        "attached_policy_arns": sorted(
+            p["PolicyArn"] for p in role.get("AttachedManagedPolicies", [])
+        ),
+    }
+
+
 def _roles(clients: _Clients) -> list[Observed]:
     pages = _pages(
         clients("iam"),
@@ -328,7 +340,7 @@ def _roles(clients: _Clients) -> list[Observed]:
         for role in page.get("RoleDetailList", []):
             tags = {tag["Key"]: tag["Value"] for tag in role.get("Tags", [])}
             if _paved_role(role, tags):
-                item = _observed(ROLE, role["Arn"], role["RoleName"], {})
+                item = _observed(ROLE, role["Arn"], role["RoleName"], _role_settings(role))
                 item.tags = tags
                 found.append(item)
     return found

@@ -194,8 +194,25 @@ def _restore_service(
 def _restore_role(
     account: AwsAccount, name: str, arn: str, declared: Mapping[str, Any]
 ) -> list[str] | None:
-    # A role's trust and permissions are the pipeline action's to converge; only tags here.
-    return [] if _exists(account.get_client("iam").get_role, RoleName=name) else None
+    # A role's trust and permissions are the pipeline action's to converge; only tags
+    # here. A policy added by hand is never removed (it may be what keeps someone's
+    # deploy working): it is reported, and its finding stays open for a person.
+    iam = account.get_client("iam")
+    if not _exists(iam.get_role, RoleName=name):
+        return None
+    if "inline_policies" not in declared:
+        return []
+    inline = set(iam.list_role_policies(RoleName=name).get("PolicyNames", []))
+    attached = {
+        p["PolicyArn"]
+        for p in iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", [])
+    }
+    extra = sorted(inline - set(declared["inline_policies"])) + sorted(
+        attached - set(declared.get("attached_policy_arns", []))
+    )
+    if not extra:
+        return []
+    return [f"not restored: policies on role {name} Paved did not put there: {', '.join(extra)}"]
 
 
 _RESTORERS: dict[str, _Restorer] = {

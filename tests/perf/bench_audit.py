@@ -1,8 +1,9 @@
 """How fast `audit:drift` audits a large estate, and how many provider calls it makes.
 
-Starts its own servers on free ports (moto with the sandbox's extensions, a Tansu broker,
-the fake GitHub in a thread, a Prefect test harness) and a fresh registry (SQLite in a
-temporary directory, or the EMPTY PostgreSQL database `--postgres-url` names), then:
+Starts its own servers on free ports (moto with the sandbox's extensions, a Tansu broker
+behind a request-counting proxy, the fake GitHub in a thread, a Prefect test harness) and
+a fresh registry (SQLite in a temporary directory, or the EMPTY PostgreSQL database
+`--postgres-url` names), then:
 
 1. One real `service:create` (bucket, queue, table; default topics) makes the pattern
    service: whatever the flows write to the registry for a golden-path service (declared
@@ -15,18 +16,30 @@ temporary directory, or the EMPTY PostgreSQL database `--postgres-url` names), t
    resource is created from its declared spec: repositories straight into the fake's
    state (its /_fake/seed seam takes people and teams, not repositories), topics with
    batched CreateTopics, AWS resources with boto3 in a thread pool.
-3. Known drift, 10 of each class: unmanaged, missing, changed, mistagged, ownerless.
-4. One `audit_drift(request={"requester": "paved-audit"})`, timed end to end.
+3. Known drift, 10 of each class: unmanaged, missing, changed, mistagged, ownerless; and
+   five changes worth finding, each `changed`: a bucket made public (access block
+   removed, a public policy), a bucket's encryption removed, a table's billing mode
+   changed, an inline policy added to a deploy role, a managed policy attached to one.
+4. One `audit_drift(request={"requester": "paved-audit"})`, timed end to end, with the
+   retry delays of production (PAVED_RETRY_DELAY_SCALE, which the test suite sets, is
+   removed before anything reads it).
 
 It prints wall time, resources listed and provider calls per provider, calls per resource
 and where the run's time went (from its flow and task run records: listing, detect and
 store, telling the owners through a webhook sink, the rest), next to the targets: under
-30 s, at most one provider call per 50 resources. Seeding time is printed apart. A
-script, not a test: it asserts nothing about speed, but it exits 1 when the audit did not
-find exactly the drift made (plus what Paved itself registers without a service: the
-shared GitHub OIDC provider), since a fast audit that misses drift is worthless.
+30 s, at most one provider call per 50 resources. Calls are counted twice: by the audit
+(`calls`) and where they arrive (`calls_server`): moto's request count
+(sandbox.moto_server, `/_sandbox/requests`), the fake GitHub's request journal, and a
+proxy before the broker counting Kafka request frames by API key (tests/perf/
+kafka_counter.py). ECS ListServices pages as on AWS (sandbox.moto_ext), so the AWS count
+is what AWS would see. Seeding time is printed apart. A script, not a test: it asserts
+nothing about speed, but it exits 1 when the audit did not find exactly the drift made
+(plus what Paved itself registers without a service: the shared GitHub OIDC provider),
+missed any of the changes worth finding, or counted its calls otherwise than they
+arrived: a fast audit that misses drift, or a figure nobody can check, is worthless.
 
     .venv/bin/python -m tests.perf.bench_audit [--resources 10000] [--postgres-url URL]
+        [--json FILE]
 """
 
 from __future__ import annotations
@@ -39,9 +52,13 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="paved-bench-audit
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ.setdefault("PAVED_RETRY_DELAY_SCALE", "0.05")
+# No retry-delay shortcut: the audit is timed with the backoff it has in production
+# (tests/conftest.py shrinks it for the test suite, not for figures).
+# Popped before tasks.retries is imported: it reads the scale into its task options.
+os.environ.pop("PAVED_RETRY_DELAY_SCALE", None)
 
 import argparse
+import dataclasses
 import json
 import math
 import shutil
@@ -57,6 +74,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import yaml
 from confluent_kafka.admin import (
     AlterConfigOpType,
@@ -92,19 +110,23 @@ from registry.models import Person, Resource, ResourceStatus, Service, ServiceSt
 from registry.seed import SeedData, apply_seed
 from sandbox.fake_github import FakeGitHubControl, GitHubState, serve_in_thread
 from sandbox.fake_github.protection import BranchProtection
-from sandbox.launch import DEFAULT_SEED_FILE, moto, tansu, webhook_sink
+from sandbox.launch import DEFAULT_SEED_FILE, LaunchSpec, moto, tansu, webhook_sink
+from sandbox.moto_server import REQUESTS_PATH
 from tasks.audit import aws_inventory, github_inventory, kafka_inventory
 from tasks.aws import tag_list
 from tasks.aws.compute import CONTAINER_NAME
 from tasks.aws.iam import DEPLOY_POLICY_NAME
 from tasks.notify import notify, save_webhook_channel
 from tests.conftest import free_port
+from tests.perf.kafka_counter import KafkaRequestCounter
 from tests.servers import running
 
 PREFECT_HOME_PREFIX = "paved-bench-audit-prefect-"  # a home made above: removed at the end
 TARGET_SECONDS = 30.0
 TARGET_RESOURCES_PER_CALL = 50
 DRIFT_PER_CLASS = 10
+WORTH_FINDING = 5  # services given the drift `Drifter.worth_finding` makes
+ADMINISTRATOR_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
 TEAMS = 20
 PEOPLE_PER_TEAM = 10
 AWS_WORKERS = 8
@@ -142,6 +164,57 @@ class Stack:
     cluster: KafkaCluster
     sink_url: str
     people: list[str]
+    arrivals: Arrivals
+
+
+@dataclass
+class Arrivals:
+    """Where each provider's calls are counted as they arrive: moto's request count
+    (sandbox.moto_server), the fake GitHub's request journal, a proxy before the broker."""
+
+    moto_url: str
+    github: FakeGitHubControl
+    kafka: KafkaRequestCounter
+
+    def reset(self) -> None:
+        httpx.post(f"{self.moto_url}{REQUESTS_PATH}/reset", timeout=10).raise_for_status()
+        self.github.clear_requests()
+        self.kafka.reset()
+
+    def read(self) -> ServerCounts:
+        aws = httpx.get(f"{self.moto_url}{REQUESTS_PATH}", timeout=10)
+        aws.raise_for_status()
+        return ServerCounts(
+            aws=aws.json(),
+            github=[f"{r['method']} {r['path']}" for r in self.github.requests()],
+            kafka=self.kafka.counts(),
+        )
+
+
+@dataclass
+class ServerCounts:
+    """What arrived at each provider during the timed run."""
+
+    aws: dict[str, Any]  # {"total", "services", "operations"}
+    github: list[str]  # "METHOD path" per request
+    kafka: dict[str, int]  # by API name
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "github": len(self.github),
+            "aws": int(self.aws["total"]),
+            "kafka": sum(self.kafka.values()),
+        }
+
+
+def tansu_behind(counter: KafkaRequestCounter, port: int) -> LaunchSpec:
+    """Tansu on `port`, advertising the counting proxy's address: a client that follows
+    the Metadata answer comes back through the proxy, not around it."""
+    spec = tansu(host="127.0.0.1", port=port)
+    argv = list(spec.argv)
+    host, proxy_port = counter.address
+    argv[argv.index("--advertised-listener-url") + 1] = f"tcp://{host}:{proxy_port}"
+    return dataclasses.replace(spec, argv=tuple(argv))
 
 
 def bench_seed() -> dict[str, Any]:
@@ -179,12 +252,16 @@ def stack(registry_url: str) -> Iterator[Stack]:
     moto_port, kafka_port, sink_port = free_port(), free_port(), free_port()
     with ExitStack() as servers:
         servers.enter_context(running(moto(host="127.0.0.1", port=moto_port)))
-        servers.enter_context(running(tansu(host="127.0.0.1", port=kafka_port)))
+        kafka_counter = KafkaRequestCounter(("127.0.0.1", kafka_port))
+        servers.enter_context(running(tansu_behind(kafka_counter, kafka_port)))
+        kafka_counter.start()
+        servers.callback(kafka_counter.stop)
         servers.enter_context(running(webhook_sink(host="127.0.0.1", port=sink_port)))
         servers.enter_context(prefect_test_harness(server_startup_timeout=120))
         github = serve_in_thread(free_port())
         servers.callback(github.stop)
-        FakeGitHubControl(github.url).seed(seed)
+        github_control = FakeGitHubControl(github.url)
+        github_control.seed(seed)
         account = AwsAccount(
             credentials=AwsCredentials(
                 aws_access_key_id="testing",
@@ -196,7 +273,8 @@ def stack(registry_url: str) -> Iterator[Stack]:
             )
         )
         account.save(AWS_BLOCK, overwrite=True)
-        cluster = KafkaCluster(bootstrap_servers=f"127.0.0.1:{kafka_port}")
+        proxy_host, proxy_port = kafka_counter.address
+        cluster = KafkaCluster(bootstrap_servers=f"{proxy_host}:{proxy_port}")
         cluster.save(KAFKA_BLOCK, overwrite=True)
         GitHubOrganization(
             api_url=github.url,
@@ -215,6 +293,11 @@ def stack(registry_url: str) -> Iterator[Stack]:
                 cluster,
                 sink_url=f"http://127.0.0.1:{sink_port}",
                 people=[person["handle"] for person in seed["people"]],
+                arrivals=Arrivals(
+                    moto_url=f"http://127.0.0.1:{moto_port}",
+                    github=github_control,
+                    kafka=kafka_counter,
+                ),
             )
         finally:
             engine.dispose()
@@ -646,6 +729,58 @@ class Drifter:
         self.aws["logs"].put_retention_policy(logGroupName=logs["name"], retentionInDays=7)
         return {("changed", ident(r)) for r in [*events, *repos, bucket, queue, ecr, logs]}
 
+    def worth_finding(self, clones: list[Clone]) -> dict[str, str]:
+        """Changes that matter most, each on a service of its own; returns what each is
+        and the identifier of the resource changed (its finding is `changed`)."""
+        s3, iam = self.aws["s3"], self.aws["iam"]
+        public = clones[0].row("s3_bucket")["name"]
+        s3.delete_public_access_block(Bucket=public)
+        s3.put_bucket_policy(
+            Bucket=public,
+            Policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": "*",
+                            "Action": "s3:GetObject",
+                            "Resource": f"arn:aws:s3:::{public}/*",
+                        }
+                    ],
+                }
+            ),
+        )
+        unencrypted = clones[1].row("s3_bucket")["name"]
+        s3.delete_bucket_encryption(Bucket=unencrypted)
+        table = clones[2].row("dynamodb_table")
+        self.aws["dynamodb"].update_table(
+            TableName=table["name"],
+            BillingMode="PROVISIONED",
+            ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        )
+        inline, attached = clones[3].row("iam_role"), clones[4].row("iam_role")
+        iam.put_role_policy(
+            RoleName=inline["name"],
+            PolicyName="hand-made-s3-admin",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                }
+            ),
+        )
+        iam.attach_role_policy(RoleName=attached["name"], PolicyArn=ADMINISTRATOR_POLICY)
+        return {
+            "bucket made public (access block removed, public policy)": ident(
+                clones[0].row("s3_bucket")
+            ),
+            "bucket encryption removed": ident(clones[1].row("s3_bucket")),
+            "table billing mode PAY_PER_REQUEST -> PROVISIONED": ident(table),
+            "inline policy added to a deploy role": ident(inline),
+            "managed policy attached to a deploy role": ident(attached),
+        }
+
     def mistagged(self, clones: list[Clone]) -> Expected:
         """A policy tag removed, on each kind of AWS resource."""
         rows = [
@@ -704,17 +839,21 @@ class Drifter:
         return made
 
 
-def make_drift(world: Stack, clones: list[Clone]) -> Expected:
+def make_drift(world: Stack, clones: list[Clone]) -> tuple[Expected, dict[str, str]]:
     """Every class of drift, on services of their own (the ownerless ones are LEAVER's,
-    the first DRIFT_PER_CLASS clones)."""
+    the first DRIFT_PER_CLASS clones), and the drift worth finding (what it is ->
+    the identifier of its `changed` finding)."""
     drifter, n = Drifter(world), DRIFT_PER_CLASS
-    return (
+    planted = drifter.worth_finding(clones[4 * n : 4 * n + WORTH_FINDING])
+    expected = (
         drifter.ownerless(clones[:n])
         | drifter.missing(clones[n : 2 * n])
         | drifter.changed(clones[2 * n : 3 * n])
         | drifter.mistagged(clones[3 * n : 4 * n])
         | drifter.unmanaged()
+        | {("changed", identifier) for identifier in planted.values()}
     )
+    return expected, planted
 
 
 def serviceless(engine: Engine) -> Expected:
@@ -734,21 +873,24 @@ class Timed:
 
     result: DriftAuditResult
     wall: float
+    arrived: ServerCounts
     phases: dict[str, float]
     per_provider: dict[str, float]
 
 
-def timed_audit() -> Timed:
+def timed_audit(arrivals: Arrivals) -> Timed:
+    arrivals.reset()
     started = time.perf_counter()
     state = audit_drift(request={"requester": "paved-audit"}, return_state=True)
     wall = time.perf_counter() - started
+    arrived = arrivals.read()
     if not state.is_completed():
         raise SystemExit(f"the drift audit failed: {state.message}")
     result = state.result()
     assert isinstance(result, DriftAuditResult)
     run_id = state.state_details.flow_run_id
     assert run_id is not None
-    return Timed(result, wall, *time_split(run_id))
+    return Timed(result, wall, arrived, *time_split(run_id))
 
 
 def time_split(run_id: UUID) -> tuple[dict[str, float], dict[str, float]]:
@@ -807,13 +949,15 @@ def report(registered: int, audited: int, services: int, timed: Timed) -> None:
     listed, calls = sum(result.listed.values()), sum(result.calls.values())
     print(f"\n== drift audit over {audited:,} audited resources ({services:,} services)")
     print(f"registered: {registered:,} resources ({audited:,} of kinds a provider lists)")
-    print(f"{'provider':<9}{'listed':>9}{'calls':>8}{'run time':>11}")
+    arrived = timed.arrived.totals()
+    print(f"{'provider':<9}{'listed':>9}{'calls':>8}{'arrived':>9}{'run time':>11}")
     for provider in result.listed:
         print(
             f"{provider:<9}{result.listed[provider]:>9,}{result.calls[provider]:>8}"
-            f"{timed.per_provider.get(provider, 0.0):>10.2f}s"
+            f"{arrived[provider]:>9}{timed.per_provider.get(provider, 0.0):>10.2f}s"
         )
-    print(f"{'total':<9}{listed:>9,}{calls:>8}")
+    print(f"{'total':<9}{listed:>9,}{calls:>8}{sum(arrived.values()):>9}")
+    print("  calls: what the audit counts it sent; arrived: what the provider received")
     per = audited / calls if calls else math.inf
     budget = audited / TARGET_RESOURCES_PER_CALL
     print(
@@ -836,6 +980,92 @@ def report(registered: int, audited: int, services: int, timed: Timed) -> None:
     )
     if result.notes:
         print("notes: " + "; ".join(result.notes))
+
+
+def compare_calls(result: DriftAuditResult, arrived: ServerCounts) -> bool:
+    """Print the audit's own count against what arrived, per provider; True when they
+    agree (for Kafka: on the requests the audit asks for, see the printout)."""
+    print("\n== provider calls: counted by the audit / counted where they arrive")
+    github, aws = len(arrived.github), int(arrived.aws["total"])
+    github_ok = result.calls.get("github") == github
+    aws_ok = result.calls.get("aws") == aws
+    print(
+        f"github   {result.calls.get('github')} / {github} (fake GitHub's request journal): "
+        f"{'agree' if github_ok else 'DIFFER'}; {dict(Counter(arrived.github))}"
+    )
+    print(
+        f"aws      {result.calls.get('aws')} / {aws} (moto's request count): "
+        f"{'agree' if aws_ok else 'DIFFER'}; by service {arrived.aws['services']}"
+    )
+    if arrived.aws["operations"]:
+        print(f"         JSON-API operations: {arrived.aws['operations']}")
+    return github_ok & aws_ok & compare_kafka(result.calls.get("kafka", 0), arrived.kafka)
+
+
+def compare_kafka(audit_calls: int, at_broker: Mapping[str, int]) -> bool:
+    """The audit counts one call for its topic listing (a Metadata request) and one per
+    DescribeConfigs batch. librdkafka adds a protocol handshake (ApiVersions) and a
+    telemetry question (GetTelemetrySubscriptions, KIP-714) on each connection and
+    Metadata of its own (bootstrap, broker discovery); those arrive too,
+    uncounted by the audit. They agree when the DescribeConfigs batches match exactly and
+    the broker saw at least the one Metadata request the listing makes."""
+    describes = at_broker.get("DescribeConfigs", 0)
+    metadata = at_broker.get("Metadata", 0)
+    asked = 1 + describes if metadata >= 1 else describes
+    overhead = sum(at_broker.values()) - asked
+    ok = audit_calls == asked
+    print(
+        f"kafka    {audit_calls} / {sum(at_broker.values())} (a proxy before the broker), "
+        f"by API key {dict(sorted(at_broker.items()))}"
+    )
+    print(
+        f"         the audit asked for {asked} (1 Metadata listing + {describes} "
+        f"DescribeConfigs batches): {'agree' if ok else 'DIFFER'}; the other {overhead} "
+        "are librdkafka's own (an ApiVersions handshake and a GetTelemetrySubscriptions "
+        "per connection, Metadata for bootstrap and broker discovery), which the audit "
+        "does not count"
+    )
+    return ok
+
+
+def check_planted(planted: Mapping[str, str], engine: Engine) -> bool:
+    """Print which of the drift worth finding the audit found (an open `changed`
+    finding on the resource), with the finding's summary."""
+    with session_scope(engine) as session:
+        summaries = {
+            row.identifier: row.summary
+            for row in list_findings(session, open_only=True)
+            if row.drift_class.value == "changed"
+        }
+    print("\n== drift worth finding")
+    for label, identifier in planted.items():
+        summary = summaries.get(identifier)
+        print(f"{'found' if summary else 'MISSED':<7}{label}: {summary or identifier}")
+    return all(identifier in summaries for identifier in planted.values())
+
+
+def figures(
+    registered: int, audited: int, services: int, timed: Timed, agree: bool
+) -> dict[str, Any]:
+    """What `--json` writes."""
+    result = timed.result
+    return {
+        "services": services,
+        "registered": registered,
+        "audited": audited,
+        "wall_s": round(timed.wall, 3),
+        "phases_s": {name: round(seconds, 3) for name, seconds in timed.phases.items()},
+        "listed": result.listed,
+        "calls": result.calls,
+        "calls_server": timed.arrived.totals(),
+        "calls_server_detail": {
+            "github": dict(Counter(timed.arrived.github)),
+            "aws": timed.arrived.aws,
+            "kafka": timed.arrived.kafka,
+        },
+        "calls_agree": agree,
+        "detected": result.detected,
+    }
 
 
 def check(expected: Expected, found: Expected) -> bool:
@@ -862,9 +1092,11 @@ def main() -> None:
         help="registered resources of the kinds the audit lists (at least 500)",
     )
     parser.add_argument("--postgres-url", help="an EMPTY PostgreSQL database for the registry")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = parser.parse_args()
     if args.resources < 500:
-        parser.error("--resources must be at least 500 (the drift needs 40 services)")
+        parser.error("--resources must be at least 500 (the drift needs 46 services)")
+    print("(retry delays as in production: PAVED_RETRY_DELAY_SCALE is not applied)")
     try:
         with tempfile.TemporaryDirectory(prefix="paved-bench-audit-") as directory:
             url = args.postgres_url or f"sqlite:///{Path(directory) / 'registry.db'}"
@@ -873,7 +1105,10 @@ def main() -> None:
             started = time.perf_counter()
             with stack(url) as world:
                 print(f"servers up in {time.perf_counter() - started:.1f} s")
-                ok = bench(world, args.resources)
+                ok, out = bench(world, args.resources)
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+            print(f"\nwritten to {args.json}")
     finally:
         home = Path(os.environ["PREFECT_HOME"])
         if home.name.startswith(PREFECT_HOME_PREFIX):
@@ -882,8 +1117,9 @@ def main() -> None:
         sys.exit(1)
 
 
-def bench(world: Stack, resources: int) -> bool:
-    """Seed, drift, audit, report; True when the audit found exactly the drift made."""
+def bench(world: Stack, resources: int) -> tuple[bool, dict[str, Any]]:
+    """Seed, drift, audit, report; True when the audit found exactly the drift made and
+    its own call counts agree with what arrived; and the figures."""
     started = time.perf_counter()
     make_pattern()
     pattern = pattern_rows(world.engine)
@@ -894,6 +1130,8 @@ def bench(world: Stack, resources: int) -> bool:
         f"({len(pattern)} resources, {per_service} of them audited)"
     )
     clones = plan_clones(services - 1, world.engine, pattern)
+    if len(clones) < 4 * DRIFT_PER_CLASS + WORTH_FINDING:
+        raise SystemExit(f"{len(clones)} services are too few for the drift this bench makes")
     steps: list[tuple[str, Callable[[], object]]] = [
         ("notification channels", lambda: give_channels(world)),
         ("registry rows", lambda: register(world.engine, clones)),
@@ -910,18 +1148,25 @@ def bench(world: Stack, resources: int) -> bool:
     registered = len(kinds)
     audited = sum(1 for kind in kinds if kind in AUDITED_KINDS)
     baseline = serviceless(world.engine)
-    expected = make_drift(world, clones) | baseline
+    drift, planted = make_drift(world, clones)
+    expected = drift | baseline
     print(
         f"seeded {services:,} services, {registered:,} registered resources, and "
         f"{DRIFT_PER_CLASS} drifts of each class in {time.perf_counter() - started:.1f} s "
         "(not part of the figures)"
     )
-    timed = timed_audit()
+    timed = timed_audit(world.arrivals)
     report(registered, audited, services, timed)
-    print(f"known without drift: {sorted(i for _, i in baseline)} (ownerless: no service)")
+    agree = compare_calls(timed.result, timed.arrived)
+    print(f"\nknown without drift: {sorted(i for _, i in baseline)} (ownerless: no service)")
     by_class = Counter(c for c, _ in expected)
     print(f"drift made: {dict(sorted(by_class.items()))}")
-    return check(expected, found_findings(world.engine))
+    found_planted = check_planted(planted, world.engine)
+    exact = check(expected, found_findings(world.engine))
+    out = figures(registered, audited, services, timed, agree)
+    out["planted_found"] = found_planted
+    out["drift_exact"] = exact
+    return exact and found_planted and agree, out
 
 
 if __name__ == "__main__":
