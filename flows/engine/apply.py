@@ -128,7 +128,8 @@ def write_results(
 ) -> None:
     """The final step, in one transaction: each made resource `active` with its provider
     id and the service's dependency on it, each failed one `failed` with the error; the
-    service owned and `active` once anything of it exists, `failed` if it never was.
+    service owned once anything of it exists, `active` once a run made all it planned,
+    `failed` when it fell short without ever having been whole.
 
     The change approver, on-call contact and cost watcher keep what the registry holds:
     only service:transfer moves them.
@@ -158,6 +159,7 @@ def write_results(
                 kind=item.relation,
             )
         service = queries.require_service(session, name=plan.service)
+        was = service.status
         if applied:
             queries.set_ownership(
                 session,
@@ -168,7 +170,6 @@ def write_results(
                 oncall=service.oncall.handle if service.oncall else None,
                 cost_watcher=service.cost_watcher.handle if service.cost_watcher else None,
             )
-            queries.set_service_status(session, name=plan.service, status=ServiceStatus.ACTIVE)
         for item in plan.resources:
             if item.key in failed and not item.shared:
                 queries.upsert_resource(
@@ -180,8 +181,14 @@ def write_results(
                     status=ResourceStatus.FAILED,
                     error=failed[item.key],
                 )
-        if failed and service.status == ServiceStatus.PROVISIONING:
-            queries.set_service_status(session, name=plan.service, status=ServiceStatus.FAILED)
+        # The service's status says how far it got: `active` once a run made all it
+        # planned; a service that never was whole and fell short is `failed`, never
+        # `active` with half its parts; one that was active stays so (what it had exists).
+        if failed:
+            if was != ServiceStatus.ACTIVE:
+                queries.set_service_status(session, name=plan.service, status=ServiceStatus.FAILED)
+        elif applied:
+            queries.set_service_status(session, name=plan.service, status=ServiceStatus.ACTIVE)
 
 
 @dataclass

@@ -333,8 +333,33 @@ def test_a_failure_records_what_was_made_what_failed_and_what_could_not_be(order
         assert found["a"].status == ResourceStatus.FAILED and "a broke" in (found["a"].error or "")
         assert found["c"].status == found["d"].status == ResourceStatus.FAILED
         assert "not made: thing:a failed: a broke" in (found["c"].error or "")
+        # Half made, never whole: the service is failed, not active.
+        assert queries.require_service(session, name="orders").status == "failed"
         # The claim is released: the next run may start.
         queries.claim(session, key="test:apply:orders", holder="r2", action="test:apply")
+
+
+def test_a_failure_leaves_an_active_service_active_and_a_rerun_makes_a_failed_one_active(
+    orders: str,
+) -> None:
+    broken = Plan(
+        action="test:apply",
+        service="orders",
+        resources=[planned("a", fail=True), planned("b")],
+    )
+    assert apply_in_a_run(broken, return_state=True).is_failed()
+    whole = Plan(action="test:apply", service="orders", resources=[planned("a"), planned("b")])
+
+    assert apply_in_a_run(whole) == ["id-a", "id-b"]
+    with session_scope(make_engine(orders)) as session:
+        assert queries.require_service(session, name="orders").status == "active"
+
+    assert apply_in_a_run(broken, return_state=True).is_failed()
+    with session_scope(make_engine(orders)) as session:
+        service = queries.require_service(session, name="orders")
+        assert service.status == "active", "what it had still exists"
+        found = {r.name: r.status for r in queries.find_resources(session, service="orders")}
+        assert found == {"a": ResourceStatus.FAILED, "b": ResourceStatus.ACTIVE}
 
 
 # --- clean-up after a failure: only what the run created --------------------------------
