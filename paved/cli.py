@@ -170,6 +170,7 @@ def who_owns(
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+    from sqlalchemy.exc import OperationalError
 
     # registry.ownership, not registry.queries: the answer needs none of the other
     # modules queries gathers (journal, claims, links...), each a cost at start.
@@ -181,6 +182,19 @@ def who_owns(
     try:
         with session_scope(engine) as session:
             answer = ownership_of(session, thing=thing)
+    except OperationalError as exc:
+        # A registry never migrated (no stack started here yet) or one that is down: say
+        # which, not a page of SQLAlchemy traceback.
+        _stderr().print(
+            Text(
+                f"✗ the registry at {_masked(settings.registry_url)} cannot answer: "
+                f"{str(exc.orig).splitlines()[0]}. Start the stack (`make up`) or set "
+                "PAVED_HOME / PAVED_REGISTRY_URL to the registry you mean",
+                style="red",
+            ),
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from exc
     finally:
         engine.dispose()
     if answer is None:
@@ -205,3 +219,10 @@ def who_owns(
     for role, who in rows.items():
         table.add_row(role, Text(who))
     Console().print(table)
+
+
+def _masked(url: str) -> str:
+    """A database URL as it may be shown: without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -105,3 +105,18 @@ def test_an_unknown_command_is_refused() -> None:
     refused = CliRunner().invoke(cli.app, ["who-own", "x"])
     assert refused.exit_code == 2
     assert "No such command" in refused.output
+
+
+def test_who_owns_on_a_registry_never_set_up_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("PAVED_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PAVED_HOME", str(tmp_path / ".paved"))
+
+    result = CliRunner().invoke(cli.app, ["who-owns", "orders"])
+
+    assert result.exit_code == 1
+    assert "cannot answer: no such table" in result.output
+    assert "Start the stack (`make up`)" in result.output
+    assert "Traceback" not in result.output
