@@ -118,6 +118,14 @@ class Settings(BaseModel):
             "Prefect server's SQLite answers 503 when too many runs write at once."
         ),
     )
+    warm_worker: bool = Field(
+        default=False,
+        description="Serve the work pool with Paved's warm process worker (`python -m "
+        "paved.warm_worker`): flow runs forked from a process that has already imported "
+        "Prefect and the flows, instead of a new interpreter per run (issue 10). Runs see "
+        "changes to the modules a flow imports (flows/, tasks/, registry/) only after the "
+        "worker restarts: `paved stop worker && paved start worker`.",
+    )
     admin_team: str = Field(
         default="platform",
         min_length=1,

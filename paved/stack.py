@@ -174,23 +174,38 @@ def _gateway_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
 def _worker_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
     return LaunchSpec(
         name="worker",
-        argv=(
-            launch.venv_script("prefect"),
-            "worker",
-            "start",
-            "--pool",
-            settings.work_pool,
-            "--type",
-            "process",
-            "--name",
-            WORKER_NAME,
-        ),
+        argv=_worker_argv(settings),
         health=lambda: _worker_probe(settings),
         env={**settings.prefect_env(secrets), "PYTHONUNBUFFERED": "1"},
         # Flow runs start in the worker's directory: the checkout with prefect.yaml.
         cwd=settings.project_dir,
         startup_timeout=60.0,
         stop_timeout=20.0,
+    )
+
+
+def _worker_argv(settings: Settings) -> tuple[str, ...]:
+    """Prefect's process worker, or Paved's warm one (same pool, type and name)."""
+    if settings.warm_worker:
+        return (
+            sys.executable,
+            "-m",
+            "paved.warm_worker",
+            "--pool",
+            settings.work_pool,
+            "--name",
+            WORKER_NAME,
+        )
+    return (
+        launch.venv_script("prefect"),
+        "worker",
+        "start",
+        "--pool",
+        settings.work_pool,
+        "--type",
+        "process",
+        "--name",
+        WORKER_NAME,
     )
 
 
