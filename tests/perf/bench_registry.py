@@ -12,7 +12,12 @@ file, and into PostgreSQL too when ``--postgres-url`` names an empty database. T
   ``build_report`` and ``requests_per_week`` over the 12 weeks, and the chart drawn from
   them, as `paved journal report --chart` does; best of 3.
 
-Targets: who-owns p99 < 5 ms, transitive deps p99 < 50 ms, journal report < 10 s.
+- the CLI as a person runs it: `paved who-owns` and `paved deps --transitive` as whole
+  processes (a new interpreter and engine each), p50/p99 over 50 calls, the first call
+  of each kept out as a warm-up.
+
+Targets: who-owns p99 < 5 ms, transitive deps p99 < 50 ms, journal report < 10 s (the
+median of 3 runs). `--json FILE` writes the figures, with `cli_p50_ms`/`cli_p99_ms`.
 A script, not a test: it prints figures and asserts nothing about speed.
 
     .venv/bin/python -m tests.perf.bench_registry [--postgres-url postgresql://...]
@@ -21,8 +26,12 @@ A script, not a test: it prints figures and asserts nothing about speed.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -59,6 +68,8 @@ TEAMS = 50
 CHAIN = 8  # services s, s+1, ... s+7 depend on the next; the last on the first
 LINK_EVERY = 2
 LOOKUPS = 1_000
+CLI_CALLS = 50  # `paved who-owns` / `paved deps` processes, each a new interpreter
+PAVED = str(Path(sys.executable).parent / "paved")
 DEPS_SAMPLES = 200
 WHO_OWNS_P99_MS = 5.0
 DEPS_P99_MS = 50.0
@@ -272,7 +283,7 @@ def seed_journal(engine: Engine, now: datetime) -> int:
     return len({row["flow_run_id"] for row in rows})
 
 
-def bench_journal(engine: Engine) -> None:
+def bench_journal(engine: Engine) -> float:
     now = datetime.now(UTC)
     started = time.perf_counter()
     runs = seed_journal(engine, now)
@@ -293,14 +304,16 @@ def bench_journal(engine: Engine) -> None:
         timings.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
         if report.runs != runs or sum(sum(w.values()) for w in weeks.values()) != runs:
             raise SystemExit("the report does not count every seeded run once")
-    report_s, series_s, chart_s = min(timings, key=sum)
+    # The median run of the three (by total), not the best: a figure a user would get.
+    report_s, series_s, chart_s = sorted(timings, key=sum)[1]
     total = report_s + series_s + chart_s
     verdict = "ok" if total < JOURNAL_REPORT_S else "SLOW"
     print(
         f"journal report over {runs:,} runs: {total:.2f} s (build_report {report_s:.2f} s, "
         f"weekly series {series_s:.3f} s, chart {chart_s:.2f} s; "
-        f"target < {JOURNAL_REPORT_S:g} s: {verdict})"
+        f"target < {JOURNAL_REPORT_S:g} s: {verdict}; median of 3)"
     )
+    return total
 
 
 def _lookups(rng: random.Random) -> list[str]:
@@ -343,7 +356,24 @@ def _percentiles(durations: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
-def bench(label: str, url: str) -> None:
+def _cli_ms(url: str, commands: list[list[str]]) -> list[float]:
+    """Each `paved ...` command's wall clock in ms, as a whole process against the
+    registry at `url` (a new interpreter and engine per call, as a person gets)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAVED_")}
+    env["PAVED_REGISTRY_URL"] = url
+    durations = []
+    for command in commands:
+        started = time.perf_counter()
+        done = subprocess.run([PAVED, *command], env=env, capture_output=True, text=True)
+        durations.append((time.perf_counter() - started) * 1000)
+        if done.returncode != 0:
+            raise SystemExit(f"paved {' '.join(command)} failed: {done.stdout}{done.stderr}")
+    return durations
+
+
+def bench(label: str, url: str) -> dict[str, float]:
+    """Seed the registry at `url`, print its figures and return them."""
+    figures: dict[str, float] = {}
     print(f"\n== {label}")
     started = time.perf_counter()
     migrate(url)
@@ -363,8 +393,9 @@ def bench(label: str, url: str) -> None:
         verdict = "ok" if p99 < WHO_OWNS_P99_MS else "SLOW"
         print(
             f"who-owns  {LOOKUPS} lookups: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
-            f"(target p99 < {WHO_OWNS_P99_MS:g} ms: {verdict})"
+            f"(target p99 < {WHO_OWNS_P99_MS:g} ms: {verdict}; in process, one warm engine)"
         )
+        figures |= {"who_owns_p50_ms": round(p50, 2), "who_owns_p99_ms": round(p99, 2)}
         names = [f"svc-{rng.randrange(1, SERVICES + 1)}" for _ in range(DEPS_SAMPLES)]
         closure = _timed(
             engine, [lambda session, n=n: deps(session, service=n, transitive=True) for n in names]
@@ -375,11 +406,28 @@ def bench(label: str, url: str) -> None:
         verdict = "ok" if p99 < DEPS_P99_MS else "SLOW"
         print(
             f"deps --transitive {DEPS_SAMPLES} services: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
-            f"(target p99 < {DEPS_P99_MS:g} ms: {verdict})"
+            f"(target p99 < {DEPS_P99_MS:g} ms: {verdict}; in process, one warm engine)"
         )
-        bench_journal(engine)
+        figures |= {"deps_p50_ms": round(p50, 2), "deps_p99_ms": round(p99, 2)}
+        # What a person waits for: `paved who-owns` / `paved deps` as processes. The first
+        # call of each is a warm-up (the OS's file cache), kept out of the sample.
+        commands = [["who-owns", thing, "--json"] for thing in things[: CLI_CALLS + 1]]
+        who_cli = _cli_ms(url, commands)[1:]
+        commands = [["deps", name, "--transitive", "--json"] for name in names[: CLI_CALLS + 1]]
+        deps_cli = _cli_ms(url, commands)[1:]
+        for what, sample in (("who_owns", who_cli), ("deps", deps_cli)):
+            p50, p99 = _percentiles(sample)
+            figures |= {f"{what}_cli_p50_ms": round(p50, 1), f"{what}_cli_p99_ms": round(p99, 1)}
+            print(
+                f"paved {what.replace('_', '-')} as a process, {CLI_CALLS} calls: "
+                f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+            )
+        figures["cli_p50_ms"] = figures["who_owns_cli_p50_ms"]
+        figures["cli_p99_ms"] = figures["who_owns_cli_p99_ms"]
+        figures["journal_report_s"] = round(bench_journal(engine), 2)
     finally:
         engine.dispose()
+    return figures
 
 
 def main() -> None:
@@ -387,11 +435,16 @@ def main() -> None:
     parser.add_argument(
         "--postgres-url", help="an EMPTY PostgreSQL database to seed and measure as well"
     )
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = parser.parse_args()
+    figures: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="paved-bench-") as directory:
-        bench("SQLite", f"sqlite:///{Path(directory) / 'registry.db'}")
+        figures["sqlite"] = bench("SQLite", f"sqlite:///{Path(directory) / 'registry.db'}")
     if args.postgres_url:
-        bench("PostgreSQL", args.postgres_url)
+        figures["postgres"] = bench("PostgreSQL", args.postgres_url)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+        print(f"\nwritten to {args.json}")
 
 
 if __name__ == "__main__":
