@@ -141,6 +141,13 @@ def _stderr() -> Console:
     return Console(stderr=True)
 
 
+def _error(message: str) -> None:
+    """`message` in red on stderr, wrapped softly (rich is imported only then)."""
+    from rich.text import Text
+
+    _stderr().print(Text(message, style="red"), soft_wrap=True)
+
+
 def load_settings() -> Settings:
     """The `PAVED_*` settings; exits 2, saying what is wrong, when they are invalid."""
     from pydantic import ValidationError
@@ -167,9 +174,6 @@ def who_owns(
     """Who answers for THING: the service, its accountable owner, team and contacts."""
     from dataclasses import asdict
 
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
     from sqlalchemy.exc import OperationalError
 
     # registry.ownership, not registry.queries: the answer needs none of the other
@@ -185,24 +189,25 @@ def who_owns(
     except OperationalError as exc:
         # A registry never migrated (no stack started here yet) or one that is down: say
         # which, not a page of SQLAlchemy traceback.
-        _stderr().print(
-            Text(
-                f"✗ the registry at {_masked(settings.registry_url)} cannot answer: "
-                f"{str(exc.orig).splitlines()[0]}. Start the stack (`make up`) or set "
-                "PAVED_HOME / PAVED_REGISTRY_URL to the registry you mean",
-                style="red",
-            ),
-            soft_wrap=True,
+        _error(
+            f"✗ the registry at {_masked(settings.registry_url)} cannot answer: "
+            f"{str(exc.orig).splitlines()[0]}. Start the stack (`make up`) or set "
+            "PAVED_HOME / PAVED_REGISTRY_URL to the registry you mean"
         )
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
     if answer is None:
-        _stderr().print(Text(f"✗ the registry knows no service or resource {thing!r}", style="red"))
+        _error(f"✗ the registry knows no service or resource {thing!r}")
         raise typer.Exit(1)
     if as_json:
         typer.echo(json.dumps(asdict(answer), default=str, indent=2))
         return
+    # rich only to draw the table: `--json` (scripts, the bench) does not pay for it.
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=f"Who owns {thing}", title_justify="left", show_header=False)
     table.add_column("role")
     table.add_column("who")
