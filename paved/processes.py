@@ -285,7 +285,7 @@ class ManagedProcess:
         if not self._is_current(record):
             return record.pid, Probe(
                 False,
-                f"process {record.pid} runs with older settings; `paved up` restarts it",
+                f"process {record.pid} runs with older settings or code; `paved up` restarts it",
             )
         probe = self.spec.health()
         if not probe.healthy:

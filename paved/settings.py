@@ -119,12 +119,13 @@ class Settings(BaseModel):
         ),
     )
     warm_worker: bool = Field(
-        default=False,
+        default=True,
         description="Serve the work pool with Paved's warm process worker (`python -m "
         "paved.warm_worker`): flow runs forked from a process that has already imported "
-        "Prefect and the flows, instead of a new interpreter per run (issue 10). Runs see "
-        "changes to the modules a flow imports (flows/, tasks/, registry/) only after the "
-        "worker restarts: `paved stop worker && paved start worker`.",
+        "Prefect and the flows, instead of two new interpreters per run (issue 10: 2 to 3 s "
+        "less per run). Runs see changes to the code a flow imports only once the worker "
+        "restarts: `paved status` then calls it out of date and `paved up` restarts it. "
+        "False: Prefect's own process worker.",
     )
     admin_team: str = Field(
         default="platform",

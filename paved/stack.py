@@ -184,8 +184,26 @@ def _worker_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
     )
 
 
+# The code a warm worker's runs have imported once and for all.
+_WARM_CODE = ("flows", "tasks", "registry", "blocks", "sandbox")
+
+
+def code_version(project_dir: Path) -> str:
+    """The newest modification time (ns) among the project's Python modules a flow run
+    imports: it changes whenever that code does."""
+    newest = 0
+    for package in _WARM_CODE:
+        for path in (project_dir / package).rglob("*.py"):
+            newest = max(newest, path.stat().st_mtime_ns)
+    return str(newest)
+
+
 def _worker_argv(settings: Settings) -> tuple[str, ...]:
-    """Prefect's process worker, or Paved's warm one (same pool, type and name)."""
+    """Prefect's process worker, or Paved's warm one (same pool, type and name).
+
+    The warm worker's command line carries the code's version: after an edit to flows/,
+    tasks/, registry/, blocks/ or sandbox/, its runs would still run the code it imported
+    at start, so `paved status` calls it out of date and `paved up` restarts it."""
     if settings.warm_worker:
         return (
             sys.executable,
@@ -195,6 +213,8 @@ def _worker_argv(settings: Settings) -> tuple[str, ...]:
             settings.work_pool,
             "--name",
             WORKER_NAME,
+            "--code-version",
+            code_version(settings.project_dir),
         )
     return (
         launch.venv_script("prefect"),

@@ -50,6 +50,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=Path("prefect.yaml"),
         help="prefect.yaml whose entrypoint modules the template imports.",
     )
+    parser.add_argument(
+        "--code-version",
+        default="",
+        help="The version of the code the template imports (set by `paved up`: a new "
+        "version on the command line makes the stack restart this worker).",
+    )
     return parser.parse_args(argv)
 
 

@@ -22,7 +22,7 @@ import pytest
 from prefect.workers.process import ProcessWorker
 
 from paved.settings import Settings
-from paved.stack import WORKER_NAME, managed_processes, start_stack
+from paved.stack import WORKER_NAME, code_version, managed_processes, start_stack
 from paved.warm_worker import flow_modules
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -171,15 +171,26 @@ def test_flow_runs_fork_from_the_warm_template(warm_worker: PrefectApi, tmp_path
     assert api.final_state(crash) == "CRASHED"
 
 
-def test_the_stack_starts_the_warm_worker_only_when_asked(
-    settings: Settings, clean_env: pytest.MonkeyPatch
+def test_the_stack_starts_the_warm_worker_unless_told_not_to(
+    settings: Settings, clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    plain = managed_processes(settings)["worker"].spec.argv
+    warm = managed_processes(settings)["worker"].spec.argv
+    # The same pool and name: the stack's health probe finds it as it finds Prefect's.
+    assert warm[:3] == (sys.executable, "-m", "paved.warm_worker")
+    assert warm[3:7] == ("--pool", settings.work_pool, "--name", WORKER_NAME)
+    assert warm[7:] == ("--code-version", code_version(settings.project_dir))
+
+    clean_env.setenv("PAVED_WARM_WORKER", "0")
+    plain = managed_processes(Settings())["worker"].spec.argv
     assert plain[1:4] == ("worker", "start", "--pool")
     assert plain[4:] == (settings.work_pool, "--type", "process", "--name", WORKER_NAME)
 
-    clean_env.setenv("PAVED_WARM_WORKER", "1")
-    warm = managed_processes(Settings())["worker"].spec.argv
-    # The same pool and name: the stack's health probe finds it as it finds Prefect's.
-    assert warm[:3] == (sys.executable, "-m", "paved.warm_worker")
-    assert warm[3:] == ("--pool", settings.work_pool, "--name", WORKER_NAME)
+
+def test_an_edit_to_the_code_makes_the_warm_worker_out_of_date(tmp_path: Path) -> None:
+    module = tmp_path / "flows" / "actions" / "thing.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("A = 1\n")
+    before = code_version(tmp_path)
+    os.utime(module, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+
+    assert code_version(tmp_path) != before, "the worker's command line changes: up restarts it"
