@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 __all__ = ["ACTIONS", "HOUSEKEEPING", "Action", "Housekeeping", "action"]
 
 # Entries name their flow and request model by module and attribute, imported on first
-# use: `paved run X` then imports X's module alone, not every flow (and Prefect's flow
-# machinery, audits and charts with them), which cost the CLI about 2 s per call. A test
-# checks every name resolves and every `flow_name` is its flow's.
+# use: `paved run X` then imports X's request module alone (flows.requests: pydantic and
+# the naming policy), not its flow's module, which brings Prefect and the provider SDKs
+# (about 2 s per call) and every other flow. A test checks every name resolves, every
+# `flow_name` is its flow's and every request model is the one its flow takes.
 
 
 def _resolve(module: str, attribute: str) -> Any:
@@ -35,7 +36,9 @@ class Action:
 
     id: str
     module: str
-    """The module defining the action's flow and request model."""
+    """The module defining the action's flow."""
+    request_module: str
+    """The module defining its request model (flows.requests: pydantic, no Prefect)."""
     flow_attr: str
     model_attr: str
     flow_name: str
@@ -52,8 +55,9 @@ class Action:
 
     @property
     def request_model(self) -> type[PavedRequest]:
-        """The request model the Prefect UI renders as a form (imports its module)."""
-        found: type[PavedRequest] = _resolve(self.module, self.model_attr)
+        """The request model the Prefect UI renders as a form: imports its request
+        module alone, so validating a request loads no Prefect, provider SDK or flow."""
+        found: type[PavedRequest] = _resolve(self.request_module, self.model_attr)
         return found
 
     @property
@@ -68,6 +72,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="github:repo:create",
             module="flows.actions.github_repo_create",
+            request_module="flows.requests.github_repo_create",
             flow_attr="github_repo_create",
             model_attr="RepoCreateRequest",
             flow_name="github-repo-create",
@@ -76,6 +81,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="github:pipeline:create",
             module="flows.actions.github_pipeline_create",
+            request_module="flows.requests.github_pipeline_create",
             flow_attr="github_pipeline_create",
             model_attr="PipelineCreateRequest",
             flow_name="github-pipeline-create",
@@ -84,6 +90,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="aws:compute:create",
             module="flows.actions.aws_compute_create",
+            request_module="flows.requests.aws_compute_create",
             flow_attr="aws_compute_create",
             model_attr="ComputeCreateRequest",
             flow_name="aws-compute-create",
@@ -92,6 +99,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="aws:storage:create",
             module="flows.actions.aws_storage_create",
+            request_module="flows.requests.aws_storage_create",
             flow_attr="aws_storage_create",
             model_attr="StorageCreateRequest",
             flow_name="aws-storage-create",
@@ -100,6 +108,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="kafka:topics:create",
             module="flows.actions.kafka_topics_create",
+            request_module="flows.requests.kafka_topics_create",
             flow_attr="kafka_topics_create",
             model_attr="TopicsCreateRequest",
             flow_name="kafka-topics-create",
@@ -108,6 +117,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="access:grant",
             module="flows.actions.access_grant",
+            request_module="flows.requests.access_grant",
             flow_attr="access_grant",
             model_attr="AccessGrantRequest",
             flow_name="access-grant",
@@ -117,6 +127,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="access:revoke",
             module="flows.actions.access_grant",
+            request_module="flows.requests.access_grant",
             flow_attr="access_revoke",
             model_attr="AccessRevokeRequest",
             flow_name="access-revoke",
@@ -126,6 +137,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="service:create",
             module="flows.actions.service_create",
+            request_module="flows.requests.service_create",
             flow_attr="service_create",
             model_attr="ServiceCreateRequest",
             flow_name="service-create",
@@ -134,6 +146,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="service:transfer",
             module="flows.actions.service_transfer",
+            request_module="flows.requests.service_transfer",
             flow_attr="service_transfer",
             model_attr="TransferRequest",
             flow_name="service-transfer",
@@ -143,6 +156,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="service:decommission",
             module="flows.actions.service_decommission",
+            request_module="flows.requests.service_decommission",
             flow_attr="service_decommission",
             model_attr="DecommissionRequest",
             flow_name="service-decommission",
@@ -152,6 +166,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="ops:manual-task:record",
             module="flows.actions.manual_task",
+            request_module="flows.requests.manual_task",
             flow_attr="manual_task_record",
             model_attr="ManualTaskRequest",
             flow_name="manual-task-record",
@@ -160,6 +175,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="audit:drift",
             module="flows.audits.drift",
+            request_module="flows.requests.drift",
             flow_attr="audit_drift",
             model_attr="DriftAuditRequest",
             flow_name="audit-drift",
@@ -169,6 +185,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="audit:cost",
             module="flows.audits.cost",
+            request_module="flows.requests.cost",
             flow_attr="audit_cost",
             model_attr="CostAuditRequest",
             flow_name="audit-cost",

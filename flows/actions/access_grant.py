@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Annotated, Any, Literal, cast
+from typing import Any, Literal, cast
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from blocks import (
     AWS_BLOCK,
@@ -46,9 +46,15 @@ from blocks import (
 )
 from flows.engine.approval import Approval, request_approval
 from flows.engine.context import ServiceContext, load_service_context
-from flows.engine.request import PavedRequest, one_line
 from flows.engine.runtime import journaled, owning_team, request_field, service_run_name
 from flows.engine.session import registry_session
+from flows.requests.access_grant import (
+    PERMISSIONS,
+    AccessGrantRequest,
+    AccessRequest,
+    AccessRevokeRequest,
+    grant_permission,
+)
 from registry import policy, queries
 from registry.errors import PolicyViolation
 from registry.models import Provider, ResourceStatus, utc_now
@@ -87,15 +93,6 @@ __all__ = [
 GRANT_ACTION = "access:grant"
 REVOKE_ACTION = "access:revoke"
 
-AccessKind = Literal["github-team", "github-repository", "aws-iam", "kafka-acl"]
-Environment = Literal["staging", "production"]
-
-PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "github-team": ("member", "maintainer"),
-    "github-repository": ("pull", "triage", "push", "maintain", "admin"),
-    "aws-iam": ("read", "write"),
-    "kafka-acl": ("read", "write"),
-}
 WRITE_PERMISSIONS = frozenset({"push", "maintain", "admin", "maintainer", "write"})
 REPOSITORY_KIND = "github_repository"
 # Kinds of AWS resource a grant covers, told apart by their ARN's service.
@@ -109,11 +106,6 @@ UNTAGGED_ENVIRONMENT = "production"
 def _arn_service(arn: str) -> str:
     parts = arn.split(":")
     return parts[2] if len(parts) > 2 and parts[0] == "arn" else ""
-
-
-def grant_permission(*, kind: str, permission: str, environment: str) -> str:
-    """The permission string the registry's access grants hold, e.g. `aws-iam:read@staging`."""
-    return f"{kind}:{permission}@{environment}"
 
 
 def parse_grant_permission(value: str) -> tuple[str, str, str]:
@@ -142,63 +134,6 @@ def resource_environment(tags: dict[str, str] | None) -> str:
     return (tags or {}).get(ENVIRONMENT_TAG) or UNTAGGED_ENVIRONMENT
 
 
-class _AccessRequest(PavedRequest):
-    service: str = Field(
-        description="The existing service to give access to, e.g. `orders`.",
-        json_schema_extra=policy.name_schema(max_length=policy.SERVICE_NAME_MAX),
-    )
-    person: str = Field(
-        description="GitHub handle of the person; active in the registry, in any team."
-    )
-    kind: AccessKind = Field(
-        description=(
-            "What access: `github-team` (membership of the owning team), `github-repository` "
-            "(direct permission on the service's repository), `aws-iam` (the service's S3, "
-            "SQS, DynamoDB resources), `kafka-acl` (the service's topics)."
-        )
-    )
-    permission: str = Field(
-        description=(
-            "github-team: member | maintainer; github-repository: pull | triage | push | "
-            "maintain | admin; aws-iam and kafka-acl: read | write."
-        )
-    )
-    environment: Environment = Field(
-        default="staging", description="Environment; production always needs approval."
-    )
-    reason: Annotated[str, one_line("reason", max_len=500)] = Field(
-        min_length=10, max_length=500, description="Why the access is needed (journaled)."
-    )
-
-    @model_validator(mode="after")
-    def _permission_fits_kind(self) -> _AccessRequest:
-        allowed = PERMISSIONS[self.kind]
-        if self.permission not in allowed:
-            raise ValueError(
-                f"permission {self.permission!r} is not one of {', '.join(allowed)} "
-                f"for kind {self.kind}"
-            )
-        return self
-
-    @property
-    def grant_permission(self) -> str:
-        return grant_permission(
-            kind=self.kind, permission=self.permission, environment=self.environment
-        )
-
-
-class AccessGrantRequest(_AccessRequest):
-    """Give a person access to one service's repository, team, AWS resources or topics."""
-
-    expires_in_days: int | None = Field(
-        default=None, ge=1, le=90, description="Days until the grant expires; empty: no expiry."
-    )
-
-
-class AccessRevokeRequest(_AccessRequest):
-    """Take a person's access to one service away (what is already gone is fine)."""
-
-
 class AccessResult(BaseModel):
     """What a grant or revoke run did."""
 
@@ -213,7 +148,7 @@ class AccessResult(BaseModel):
     dry_run: bool = Field(description="True when nothing was touched.")
 
 
-def needs_approval(request: _AccessRequest) -> bool:
+def needs_approval(request: AccessRequest) -> bool:
     """Waiting for approval: a grant of write access, of anything in production, or of
     team membership (maintain on every team repository, a production reviewer seat); a
     revoke of anyone's access but the requester's own."""
@@ -244,7 +179,7 @@ class AccessPlan(BaseModel):
 
 
 def plan_access(
-    request: _AccessRequest, *, granting: bool, context: ServiceContext | None = None
+    request: AccessRequest, *, granting: bool, context: ServiceContext | None = None
 ) -> AccessPlan:
     """Every check that can fail before a side effect does. Without `context`, the
     requester must be an active member of the service's team; Paved's own runs
@@ -373,7 +308,7 @@ def access_grant(request: AccessGrantRequest) -> AccessResult:
         return result
 
 
-def _approval(request: _AccessRequest, plan: AccessPlan, *, action: str) -> Approval | None:
+def _approval(request: AccessRequest, plan: AccessPlan, *, action: str) -> Approval | None:
     """The approval the request needs (see needs_approval), or None."""
     if not needs_approval(request):
         return None
@@ -496,7 +431,7 @@ def remove_access(request: AccessRevokeRequest, plan: AccessPlan) -> bool:
 # --- reports ----------------------------------------------------------------------------
 
 
-def _dry_run(request: _AccessRequest, plan: AccessPlan, *, expires_at: Any) -> AccessResult:
+def _dry_run(request: AccessRequest, plan: AccessPlan, *, expires_at: Any) -> AccessResult:
     granting = isinstance(request, AccessGrantRequest)
     verb = "grant" if granting else "revoke"
     lines = [

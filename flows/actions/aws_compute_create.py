@@ -12,22 +12,22 @@ that failed half-way resumes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field
 
 from blocks import AWS_BLOCK, AwsAccount, load_block
-from flows.engine.action import Summary, allowed_region, dry_run, made, resource_rows
+from flows.actions.aws_results import AwsActionResult, AwsResourceRow, aws_result_fields
+from flows.engine.action import allowed_region, dry_run, made
 from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
 from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.engine.request import PavedRequest
 from flows.engine.runtime import journaled, owning_team, service_run_name
+from flows.requests.aws_compute_create import LOG_RETENTION_DAYS, ComputeCreateRequest, Size
 from registry import policy
-from registry.errors import PolicyViolation
 from registry.models import Provider
 from tasks.aws.compute import (
     default_security_groups,
@@ -60,90 +60,26 @@ SERVICE_KIND = "ecs_service"
 APP_PURPOSE = "app"
 IMAGE_TAG = "latest"
 
-Size = Literal["small", "medium", "large"]
 # Fargate (CPU units, memory MiB) of each size a request may ask for.
 FARGATE_SIZES: dict[str, tuple[int, int]] = {
     "small": (256, 512),
     "medium": (512, 1024),
     "large": (1024, 2048),
 }
-# The retention periods CloudWatch Logs accepts, in days.
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-    2922, 3288, 3653,
-)  # fmt: skip
 
 
-class ComputeCreateRequest(PavedRequest):
-    """Run an existing service as a Fargate service in the shared ECS cluster."""
+class ComputeResource(AwsResourceRow):
+    """One resource the run made sure of, by its ARN."""
 
-    service: str = Field(
-        description="Name of the existing service to run, e.g. `orders`.",
-        examples=["orders"],
-        json_schema_extra=policy.name_schema(max_length=policy.SERVICE_NAME_MAX),
-    )
-    size: Size = Field(
-        default="small",
-        description="Task size: small 0.25 vCPU/512 MiB, medium 0.5/1024, large 1/2048.",
-    )
-    desired_count: int = Field(
-        default=1, ge=0, le=10, description="How many tasks to keep running (0..10)."
-    )
-    container_port: int = Field(
-        default=8080, ge=1, le=65535, description="Port the container listens on (1..65535)."
-    )
-    log_retention_days: int = Field(
-        default=30,
-        description="Days CloudWatch keeps the logs: one of "
-        + ", ".join(map(str, LOG_RETENTION_DAYS))
-        + ".",
-        json_schema_extra={"enum": list(LOG_RETENTION_DAYS)},
-    )
-    region: str | None = Field(
-        default=None,
-        description="AWS region, one the AWS account block allows; empty means its default.",
-    )
-
-    @field_validator("service")
-    @classmethod
-    def _service_follows_policy(cls, value: str) -> str:
-        return policy.validate_name(value, what="service name")
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention_cloudwatch_accepts(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            allowed = ", ".join(map(str, LOG_RETENTION_DAYS))
-            raise PolicyViolation(
-                f"log retention of {value} days is not one CloudWatch accepts: {allowed}"
-            )
-        return value
-
-
-class ComputeResource(BaseModel):
-    """One resource the run made sure of."""
-
-    kind: str = Field(description="Registry kind, e.g. ecs_service.")
-    name: str = Field(description="Policy name.")
     external_id: str = Field(description="ARN (of the revision for a task definition).")
-    url: str | None = Field(default=None, description="repositoryUri for the repository.")
-    outcome: str = Field(description="created, updated or unchanged (planned in a dry run).")
 
 
-class ComputeCreateResult(BaseModel):
+class ComputeCreateResult(AwsActionResult):
     """What the run created or found."""
 
-    service: str = Field(description="Service that runs.")
-    team: str = Field(description="Owning team.")
-    owner: str = Field(description="Accountable owner.")
-    region: str = Field(description="AWS region.")
     cluster: str = Field(description="Shared ECS cluster the service runs in.")
     image: str = Field(description="Image the task definition runs.")
     resources: list[ComputeResource] = Field(description="Every resource, in creation order.")
-    created: list[str] = Field(description="Names of the resources this run created.")
-    unchanged: list[str] = Field(description="Names of the resources that were already right.")
-    changes: list[str] = Field(description="What this run changed; empty when all was in place.")
-    dry_run: bool = Field(description="True when nothing was touched.")
 
 
 def log_group_name(*, team: str, service: str) -> str:
@@ -346,14 +282,9 @@ def _result(
 ) -> ComputeCreateResult:
     """The result of a run (`None` outcomes: a dry run, every resource `planned`)."""
     return ComputeCreateResult(
-        service=context.service,
-        team=context.team,
-        owner=context.owner,
-        region=region,
         cluster=cluster,
         image=image,
-        resources=[ComputeResource(**row) for row in resource_rows(outcomes)],
-        **Summary.of(outcomes).model_dump(),
+        **aws_result_fields(context, region, outcomes, row=ComputeResource, id_field="external_id"),
     )
 
 

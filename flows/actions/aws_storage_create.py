@@ -10,23 +10,22 @@ completed changes nothing; one that failed half-way resumes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field
 
 from blocks import AWS_BLOCK, AwsAccount, load_block
-from flows.engine.action import Summary, allowed_region, dry_run, made, resource_rows
+from flows.actions.aws_results import AwsActionResult, AwsResourceRow, aws_result_fields
+from flows.engine.action import allowed_region, dry_run, made
 from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
 from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.engine.request import PavedRequest
 from flows.engine.runtime import journaled, owning_team, service_run_name
+from flows.requests.aws_storage_create import StorageCreateRequest
 from registry import policy
-from registry.errors import PolicyViolation
 from registry.models import Provider
 from tasks.aws.storage import DLQ_RETENTION_SECONDS, ensure_bucket, ensure_queue, ensure_table
 
@@ -50,113 +49,18 @@ QUEUE_PURPOSE = "jobs"
 DLQ_PURPOSE = "jobs-dlq"
 TABLE_PURPOSE = "state"
 ENCRYPTION = "AES256"
-# DynamoDB key attribute names Paved accepts: short, plain, the same in every SDK.
-ATTRIBUTE_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
-_ATTRIBUTE = re.compile(ATTRIBUTE_PATTERN)
 
 
-def _attribute_name(value: str, *, what: str) -> str:
-    if not _ATTRIBUTE.fullmatch(value):
-        raise PolicyViolation(
-            f"{what} {value!r} is not allowed: start with a letter, then letters, digits "
-            "or underscores, at most 64 characters"
-        )
-    return value
+class StorageResource(AwsResourceRow):
+    """One resource the run made sure of, by its ARN."""
 
-
-class StorageCreateRequest(PavedRequest):
-    """Create the storage of an existing service: bucket, queue with dead-letter queue, table."""
-
-    service: str = Field(
-        description="Name of the existing service the storage belongs to, e.g. `orders`.",
-        examples=["orders"],
-        json_schema_extra=policy.name_schema(max_length=policy.SERVICE_NAME_MAX),
-    )
-    bucket: bool = Field(default=True, description="Create the S3 bucket `<team>-<service>-data`.")
-    queue: bool = Field(
-        default=True,
-        description="Create the SQS queue `<team>-<service>-jobs` and its dead-letter queue.",
-    )
-    table: bool = Field(
-        default=True, description="Create the DynamoDB table `<team>-<service>-state`."
-    )
-    region: str | None = Field(
-        default=None,
-        description="AWS region, one the AWS account block allows; empty means its default.",
-    )
-    versioning: bool = Field(default=True, description="Keep every version of bucket objects.")
-    visibility_timeout_seconds: int = Field(
-        default=30,
-        ge=0,
-        le=43200,
-        description="Seconds a received message stays hidden from other consumers (0..43200).",
-    )
-    max_receive_count: int = Field(
-        default=5,
-        ge=1,
-        le=20,
-        description="Receives before a message moves to the dead-letter queue (1..20).",
-    )
-    message_retention_days: int = Field(
-        default=4, ge=1, le=14, description="Days the queue keeps a message (1..14)."
-    )
-    partition_key: str = Field(
-        default="pk",
-        description="Partition key attribute of the table (a string attribute).",
-        json_schema_extra={"pattern": ATTRIBUTE_PATTERN},
-    )
-    sort_key: str | None = Field(
-        default=None,
-        description="Sort key attribute of the table (a string attribute); empty means none.",
-        json_schema_extra={"pattern": ATTRIBUTE_PATTERN},
-    )
-
-    @field_validator("service")
-    @classmethod
-    def _service_follows_policy(cls, value: str) -> str:
-        return policy.validate_name(value, what="service name")
-
-    @field_validator("partition_key")
-    @classmethod
-    def _partition_key_is_plain(cls, value: str) -> str:
-        return _attribute_name(value, what="partition key")
-
-    @field_validator("sort_key")
-    @classmethod
-    def _sort_key_is_plain(cls, value: str | None) -> str | None:
-        return None if value is None else _attribute_name(value, what="sort key")
-
-    @model_validator(mode="after")
-    def _asks_for_something(self) -> StorageCreateRequest:
-        if not (self.bucket or self.queue or self.table):
-            raise PolicyViolation("ask for at least one of bucket, queue and table")
-        if self.sort_key is not None and self.sort_key == self.partition_key:
-            raise PolicyViolation(f"sort key {self.sort_key!r} must differ from the partition key")
-        return self
-
-
-class StorageResource(BaseModel):
-    """One resource the run made sure of."""
-
-    kind: str = Field(description="Registry kind, e.g. s3_bucket.")
-    name: str = Field(description="Policy name.")
     arn: str = Field(description="ARN (empty in a dry run).")
-    url: str | None = Field(default=None, description="Queue URL for queues.")
-    outcome: str = Field(description="created, updated or unchanged (planned in a dry run).")
 
 
-class StorageCreateResult(BaseModel):
+class StorageCreateResult(AwsActionResult):
     """What the run created or found."""
 
-    service: str = Field(description="Service the storage belongs to.")
-    team: str = Field(description="Owning team.")
-    owner: str = Field(description="Accountable owner.")
-    region: str = Field(description="AWS region.")
     resources: list[StorageResource] = Field(description="Every resource, in creation order.")
-    created: list[str] = Field(description="Names of the resources this run created.")
-    unchanged: list[str] = Field(description="Names of the resources that were already right.")
-    changes: list[str] = Field(description="What this run changed; empty when all was in place.")
-    dry_run: bool = Field(description="True when nothing was touched.")
 
 
 def storage_plan(request: StorageCreateRequest, context: ServiceContext, region: str) -> Plan:
@@ -312,12 +216,7 @@ def _result(
 ) -> StorageCreateResult:
     """The result of a run (`None` outcomes: a dry run, every resource `planned`)."""
     return StorageCreateResult(
-        service=context.service,
-        team=context.team,
-        owner=context.owner,
-        region=region,
-        resources=[StorageResource(**row) for row in resource_rows(outcomes, id_field="arn")],
-        **Summary.of(outcomes).model_dump(),
+        **aws_result_fields(context, region, outcomes, row=StorageResource, id_field="arn")
     )
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from blocks import AWS_BLOCK, GITHUB_BLOCK, AwsAccount, GitHubOrganization, load_block
 from flows.actions.github_repo_create import RESOURCE_KIND as REPOSITORY_KIND
@@ -38,9 +38,9 @@ from flows.engine.action import allowed_region
 from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
 from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.engine.request import PavedRequest
 from flows.engine.runtime import journaled, owning_team, service_run_name
 from flows.engine.session import registry_session
+from flows.requests.github_pipeline_create import PipelineCreateRequest
 from registry import policy, queries
 from registry.errors import Conflict, NotFound, PolicyViolation
 from registry.models import Provider, ResourceStatus
@@ -94,36 +94,6 @@ USES = "uses"
 # repository's default branch and the deploy role's ARN.
 DEPLOY_SETTINGS = ("aws_region", "ecr_repository", "ecs_cluster", "ecs_service", "container_name")
 _PLACEHOLDER = re.compile(r"<<([a-z_]+)>>")
-
-
-class PipelineCreateRequest(PavedRequest):
-    """Add CI/CD to an existing service's repository: workflows, environments, deploy role."""
-
-    service: str = Field(
-        description="The existing service whose repository gets the pipeline.",
-        examples=["orders"],
-        json_schema_extra=policy.name_schema(max_length=policy.SERVICE_NAME_MAX),
-    )
-    region: str | None = Field(
-        default=None,
-        description="AWS region it deploys to, one of the account's allowed regions; "
-        "empty means the account's default region.",
-    )
-    production_reviewers: int = Field(
-        default=1,
-        ge=1,
-        le=6,
-        description=(
-            "How many reviewers the production environment lists (GitHub allows 1 to 6; "
-            "one approval suffices): the owning team first, then the service's change "
-            "approver, owner and on-call contact, each once."
-        ),
-    )
-
-    @field_validator("service")
-    @classmethod
-    def _service_follows_policy(cls, value: str) -> str:
-        return policy.validate_name(value, what="service name")
 
 
 class PipelineCreateResult(BaseModel):

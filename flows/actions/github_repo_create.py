@@ -24,15 +24,15 @@ from importlib import resources
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from blocks import GITHUB_BLOCK, GitHubOrganization, load_block
 from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
 from flows.engine.context import ServiceContext
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.engine.request import PavedRequest
 from flows.engine.runtime import journaled, request_field
 from flows.engine.session import registry_session
+from flows.requests.github_repo_create import RepoCreateRequest
 from registry import policy, queries
 from registry.errors import Conflict
 from registry.models import Provider, Service
@@ -65,47 +65,6 @@ RESOURCE_KIND = "github_repository"
 TEAM_PERMISSION = "maintain"
 # How the service depends on its repository (registry dependency kind): it is built from it.
 RELATION = "built-from"
-
-
-class RepoCreateRequest(PavedRequest):
-    """Create a GitHub repository for a service from the organization's template."""
-
-    name: str = Field(
-        description=(
-            "Repository name, also the service name: lowercase letters, digits and single "
-            f"hyphens, starting with a letter, at most {policy.SERVICE_NAME_MAX} characters."
-        ),
-        examples=["orders"],
-        json_schema_extra=policy.name_schema(max_length=policy.SERVICE_NAME_MAX),
-    )
-    team: str = Field(
-        description="Slug of the team that owns the service, e.g. `payments`.",
-        json_schema_extra=policy.name_schema(max_length=policy.TEAM_SLUG_MAX),
-    )
-    owner: str = Field(
-        description="GitHub handle of the one person accountable for the service; a team member."
-    )
-    description: str = Field(default="", max_length=350, description="One line about the service.")
-    private: bool = Field(default=True, description="Whether the repository is private.")
-    template: str | None = Field(
-        default=None,
-        description="Template repository in the organization; empty means its default.",
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name_follows_policy(cls, value: str) -> str:
-        return policy.validate_name(value, what="repository name")
-
-    @field_validator("description")
-    @classmethod
-    def _description_is_one_line(cls, value: str) -> str:
-        return policy.require_one_line(value, what="description", max_len=350)
-
-    @field_validator("team")
-    @classmethod
-    def _team_follows_policy(cls, value: str) -> str:
-        return policy.validate_name(value, what="team", max_length=policy.TEAM_SLUG_MAX)
 
 
 class RepoCreateResult(BaseModel):

@@ -10,38 +10,18 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from flows.engine.request import PavedRequest
 from flows.engine.runtime import request_field, run_tags
 from flows.engine.session import registry_session
-from registry import policy, queries
+from flows.requests.manual_task import ManualTaskRequest
+from registry import queries
 from registry.reports import MANUAL_ACTION, record_manual_task
 
 __all__ = ["ACTION", "ManualTaskRequest", "ManualTaskResult", "manual_task_record"]
 
 ACTION = MANUAL_ACTION
-
-
-class ManualTaskRequest(PavedRequest):
-    """A task done by hand, to be counted."""
-
-    what: str = Field(min_length=10, max_length=500, description="What was asked and done.")
-    category: str = Field(
-        min_length=1,
-        max_length=64,
-        description="Kind of task, e.g. `credentials`, `database`, `dns` (groups the report).",
-    )
-    team: str = Field(description="The team the task was done for.")
-    service: str | None = Field(default=None, description="The service concerned, if any.")
-    minutes_spent: int = Field(ge=1, le=1440, description="Minutes it took.")
-
-    @field_validator("what", "category")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        # Both reach the journal report's markdown: one line, never a second paragraph.
-        return policy.require_one_line(value, what="a manual task's text", max_len=500)
 
 
 class ManualTaskResult(BaseModel):

@@ -10,16 +10,14 @@ service end `retired`, with the journal saying who asked and who approved.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from flows.engine.approval import request_approval
 from flows.engine.context import load_service_context
-from flows.engine.request import PavedRequest, one_line
 from flows.engine.resource_removal import (
     Providers,
     RemovableResource,
@@ -29,6 +27,7 @@ from flows.engine.resource_removal import (
 )
 from flows.engine.runtime import journaled, owning_team, service_run_name
 from flows.engine.session import registry_session
+from flows.requests.service_decommission import DecommissionRequest
 from registry import policy, queries
 from registry.errors import Conflict
 from registry.models import GrantStatus, ResourceStatus, ServiceStatus
@@ -37,31 +36,6 @@ __all__ = ["ACTION", "DecommissionRequest", "DecommissionResult", "service_decom
 
 ACTION = "service:decommission"
 _DONE = (ResourceStatus.RETIRED,)
-
-
-class DecommissionRequest(PavedRequest):
-    """Remove a service's resources and retire it, after its change approver approves."""
-
-    service: str = Field(description="The service to decommission.")
-    confirm: str = Field(description="Type the service's name again, to show you mean it.")
-    reason: Annotated[str, one_line("reason", max_len=500)] = Field(
-        min_length=10, max_length=500, description="Why it goes (journaled)."
-    )
-    approval_timeout_seconds: int = Field(
-        default=3600,
-        ge=10,
-        le=7 * 24 * 3600,
-        description="How long to wait for the change approver; no answer means rejected.",
-    )
-
-    @model_validator(mode="after")
-    def _confirmed(self) -> DecommissionRequest:
-        if self.confirm != self.service:
-            raise ValueError(
-                f"confirm must repeat the service name {self.service!r} exactly "
-                f"(got {self.confirm!r})"
-            )
-        return self
 
 
 class RemovedResource(BaseModel):

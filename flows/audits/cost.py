@@ -23,14 +23,14 @@ from prefect.artifacts import (
     create_markdown_artifact,
     create_table_artifact,
 )
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from blocks import AWS_BLOCK, AwsAccount, load_block
 from flows.engine.notify_failure import flow_run_ui_url, notify_people
-from flows.engine.request import PavedRequest
 from flows.engine.runtime import journaled
 from flows.engine.session import registry_session
 from flows.journal.charts import png_data_url, weekly_stacked_bars_png
+from flows.requests.cost import CostAuditRequest
 from registry import costs
 from registry.costs import CostAnalysis, CostRow
 from tasks.aws.cost import weekly_costs_task
@@ -39,44 +39,11 @@ __all__ = ["ACTION", "CostAuditRequest", "CostAuditResult", "audit_cost", "last_
 
 ACTION = "audit:cost"
 ARTIFACT_KEY = "cost-audit"
-SYSTEM_REQUESTER = "paved-audit"
 
 
 def last_full_week(today: date) -> date:
     """The Monday starting the last complete week before ``today``."""
     return today - timedelta(days=today.weekday() + 7)
-
-
-class CostAuditRequest(PavedRequest):
-    """Which week to audit, against what thresholds."""
-
-    requester: str = Field(
-        default=SYSTEM_REQUESTER,
-        description="Who asked: your GitHub handle, or paved-audit for the weekly schedule.",
-    )
-    week_start: date | None = Field(
-        default=None,
-        description="Monday of the week to audit (UTC); default: the last complete week.",
-    )
-    weeks: int = Field(
-        default=8, ge=2, le=52, description="Weeks of history to fetch and chart (at least 2)."
-    )
-    growth_ratio: float = Field(
-        default=0.5,
-        gt=0,
-        description="Week-over-week growth that counts as an anomaly, relative (0.5 = +50%)...",
-    )
-    growth_usd: Decimal = Field(
-        default=Decimal(50), ge=0, description="...and absolute, in USD: both must be exceeded."
-    )
-    team: str = Field(default="platform", description="Team the run is journaled under.")
-
-    @field_validator("week_start")
-    @classmethod
-    def _monday(cls, value: date | None) -> date | None:
-        if value is not None and value.weekday() != 0:
-            raise ValueError(f"{value} is a {value:%A}; weeks start on Monday")
-        return value
 
 
 class CostAuditResult(BaseModel):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -39,9 +39,9 @@ from flows.audits.drift_rules import detect_drift
 from flows.engine.approval import request_approval
 from flows.engine.context import service_context
 from flows.engine.notify_failure import flow_run_ui_url, notify_people
-from flows.engine.request import PavedRequest
 from flows.engine.runtime import journal_state, journaled, request_field
 from flows.engine.session import registry_session
+from flows.requests.drift import DriftAuditRequest, ProviderName
 from registry import findings as registry_findings
 from registry import queries
 from registry.errors import NotAuthorized, PolicyViolation
@@ -65,46 +65,9 @@ __all__ = [
 
 ACTION = "audit:drift"
 ARTIFACT_KEY = "drift-audit"
-SYSTEM_REQUESTER = "paved-audit"
-ProviderName = Literal["github", "aws", "kafka"]
-PROVIDERS: tuple[ProviderName, ...] = ("github", "aws", "kafka")
 REMEDIABLE = (DriftClass.CHANGED, DriftClass.MISTAGGED)
 NOT_RESTORED = "not restored"  # how restore functions report what they could not put back
 MESSAGE_FINDINGS = 40  # listed in one message; `paved findings` has the rest
-
-
-class DriftAuditRequest(PavedRequest):
-    """What to audit, and whether to restore what changed."""
-
-    requester: str = Field(
-        default=SYSTEM_REQUESTER,
-        description="Who asked: your GitHub handle, or paved-audit for the daily schedule.",
-    )
-    providers: list[ProviderName] = Field(
-        default_factory=lambda: list(PROVIDERS),
-        min_length=1,
-        description="Providers to list: github, aws, kafka.",
-    )
-    remediate: bool = Field(
-        default=False,
-        description="After each service's change approver approves, restore declared settings "
-        "and tags of its changed and mistagged resources. Never deletes anything.",
-    )
-    services: list[str] = Field(
-        default_factory=list,
-        description="With remediate: only these services (empty: every service with findings).",
-    )
-    reminder_days: int = Field(
-        default=7, ge=1, le=90, description="Days before an owner is reminded of open findings."
-    )
-    fallback_team: str = Field(
-        default="platform",
-        description="Team whose lead hears of what nobody else answers for (unmanaged things "
-        "named after no known team or service).",
-    )
-    approval_timeout_seconds: int = Field(
-        default=3600, ge=10, le=7 * 86400, description="How long each approval may take."
-    )
 
 
 class DriftAuditResult(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import subprocess
 import sys
@@ -58,18 +59,17 @@ def test_run_validates_with_the_actions_module_alone() -> None:
         "from paved.cli import app\n"
         "result = CliRunner().invoke(app, ['run', 'github:repo:create', '-p', 'name=Bad_Name'])\n"
         "assert result.exit_code == 2, result.output\n"
+        "assert 'prefect' not in sys.modules, 'validating imported prefect'\n"
         "print(sorted(m for m in sys.modules if m.startswith(('flows.', 'prefect_aws'))))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
     )
     imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
-    assert "flows.actions.github_repo_create" in imported
-    assert not imported & {
-        "flows.audits.drift",
-        "flows.actions.service_create",
-        "flows.actions.access_grant",
-    }
+    # The request model's own module, not the action's: validating takes no flow (the
+    # action module, and Prefect with it, is no longer imported at all; issue 10).
+    assert "flows.requests.github_repo_create" in imported
+    assert not {name for name in imported if name.startswith(("flows.actions", "flows.audits"))}
     # blocks imports each block's module on first use: no AWS SDK plugin for a GitHub action.
     assert "prefect_aws" not in imported
 
@@ -126,6 +126,32 @@ def test_every_action_has_its_deployment_in_prefect_yaml() -> None:
         assert function == entry.flow.fn.__name__
         assert (ROOT / path).is_file()
         assert f"action:{entry.id}" in deployments[entry.id]["tags"]
+
+
+@pytest.mark.parametrize("entry", ACTIONS.values(), ids=ACTIONS.keys())
+def test_every_request_model_is_the_one_its_flow_takes(entry: object) -> None:
+    # The catalog resolves the model from flows.requests, the flow from its action
+    # module: the flow's `request` annotation must be that very class, so they cannot drift.
+    from flows.catalog import Action
+
+    assert isinstance(entry, Action)
+    assert entry.request_module.startswith("flows.requests.")
+    annotation = inspect.signature(entry.flow.fn, eval_str=True).parameters["request"].annotation
+    assert annotation is entry.request_model
+
+
+def test_request_modules_import_no_prefect() -> None:
+    # In a fresh process (this one has imported every flow): what `paved run` and the
+    # gateway import to validate a request loads no Prefect, provider SDK, tasks or blocks.
+    modules = sorted({entry.request_module for entry in ACTIONS.values()})
+    heavy = ("prefect", "github", "boto3", "botocore", "confluent_kafka", "tasks", "blocks")
+    script = (
+        f"import sys, {', '.join(modules)}\n"
+        f"loaded = [name for name in {heavy!r} if name in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("entry", ACTIONS.values(), ids=ACTIONS.keys())
