@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect_aws.client_parameters import AwsClientParameters
 from prefect_aws.credentials import AwsCredentials
 from pydantic import SecretStr
 
 from blocks import AwsAccount, GitHubOrganization, KafkaCluster, RegistryDatabase
+from blocks.aws import CLIENT_HOOKS
 
 
 def test_github_client_talks_to_the_configured_api() -> None:
@@ -32,6 +35,35 @@ def test_aws_client_uses_endpoint_region_and_bounded_attempts() -> None:
     assert s3.meta.endpoint_url == "http://127.0.0.1:1"
     assert s3.meta.region_name == "eu-west-1"
     assert s3.meta.config.retries["total_max_attempts"] == 2
+
+
+def _account(*, secret: str = "testing", region: str = "eu-west-1") -> AwsAccount:
+    return AwsAccount(
+        credentials=AwsCredentials(
+            aws_access_key_id="testing",
+            aws_secret_access_key=SecretStr(secret),
+            region_name=region,
+            aws_client_parameters=AwsClientParameters(endpoint_url="http://127.0.0.1:1"),
+        )
+    )
+
+
+def test_aws_clients_are_built_once_per_account_region_and_hooks() -> None:
+    sqs = _account().get_client("sqs")
+    assert _account().get_client("sqs") is sqs, "an equal account reuses the client"
+    assert _account().get_client("s3") is not sqs
+    assert _account(region="us-east-1").get_client("sqs") is not sqs
+    assert _account(secret="other").get_client("sqs") is not sqs
+
+    hooked: list[Any] = []
+    CLIENT_HOOKS.append(hooked.append)
+    try:
+        with_hook = _account().get_client("sqs")
+    finally:
+        CLIENT_HOOKS.remove(hooked.append)
+    # A hook registered later gets a client it has seen, not the earlier one.
+    assert with_hook is not sqs and hooked == [with_hook]
+    assert _account().get_client("sqs") is sqs
 
 
 def test_kafka_admin_config_never_auto_creates_topics() -> None:
