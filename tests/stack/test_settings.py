@@ -88,7 +88,7 @@ def test_prefect_env_points_every_prefect_process_at_the_stack(tmp_path: Path) -
     assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == (
         f"sqlite+aiosqlite:///{tmp_path}/prefect/prefect.db"
     )
-    assert env["PREFECT_WORKER_QUERY_SECONDS"] == "2"
+    assert env["PREFECT_WORKER_QUERY_SECONDS"] == "0.5"
     assert env["PREFECT_API_LOG_RETRYABLE_ERRORS"] == "true"
     assert all(isinstance(value, str) for value in env.values())
 
