@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["ACTIONS", "HOUSEKEEPING", "Action", "Housekeeping", "action"]
 
 # Entries name their flow and request model by module and attribute, imported on first
-# use: `paved run X` then imports X's request module alone (flows.requests: pydantic and
+# use: `paved run X` then imports X's request module alone (flows.request_models: pydantic and
 # the naming policy), not its flow's module, which brings Prefect and the provider SDKs
 # (about 2 s per call) and every other flow. A test checks every name resolves, every
 # `flow_name` is its flow's and every request model is the one its flow takes.
@@ -38,7 +38,7 @@ class Action:
     module: str
     """The module defining the action's flow."""
     request_module: str
-    """The module defining its request model (flows.requests: pydantic, no Prefect)."""
+    """The module defining its request model (flows.request_models: pydantic, no Prefect)."""
     flow_attr: str
     model_attr: str
     flow_name: str
@@ -72,7 +72,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="github:repo:create",
             module="flows.actions.github_repo_create",
-            request_module="flows.requests.github_repo_create",
+            request_module="flows.request_models.github_repo_create",
             flow_attr="github_repo_create",
             model_attr="RepoCreateRequest",
             flow_name="github-repo-create",
@@ -81,7 +81,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="github:pipeline:create",
             module="flows.actions.github_pipeline_create",
-            request_module="flows.requests.github_pipeline_create",
+            request_module="flows.request_models.github_pipeline_create",
             flow_attr="github_pipeline_create",
             model_attr="PipelineCreateRequest",
             flow_name="github-pipeline-create",
@@ -90,7 +90,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="aws:compute:create",
             module="flows.actions.aws_compute_create",
-            request_module="flows.requests.aws_compute_create",
+            request_module="flows.request_models.aws_compute_create",
             flow_attr="aws_compute_create",
             model_attr="ComputeCreateRequest",
             flow_name="aws-compute-create",
@@ -99,7 +99,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="aws:storage:create",
             module="flows.actions.aws_storage_create",
-            request_module="flows.requests.aws_storage_create",
+            request_module="flows.request_models.aws_storage_create",
             flow_attr="aws_storage_create",
             model_attr="StorageCreateRequest",
             flow_name="aws-storage-create",
@@ -108,7 +108,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="kafka:topics:create",
             module="flows.actions.kafka_topics_create",
-            request_module="flows.requests.kafka_topics_create",
+            request_module="flows.request_models.kafka_topics_create",
             flow_attr="kafka_topics_create",
             model_attr="TopicsCreateRequest",
             flow_name="kafka-topics-create",
@@ -117,7 +117,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="access:grant",
             module="flows.actions.access_grant",
-            request_module="flows.requests.access_grant",
+            request_module="flows.request_models.access_grant",
             flow_attr="access_grant",
             model_attr="AccessGrantRequest",
             flow_name="access-grant",
@@ -127,7 +127,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="access:revoke",
             module="flows.actions.access_grant",
-            request_module="flows.requests.access_grant",
+            request_module="flows.request_models.access_grant",
             flow_attr="access_revoke",
             model_attr="AccessRevokeRequest",
             flow_name="access-revoke",
@@ -137,7 +137,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="service:create",
             module="flows.actions.service_create",
-            request_module="flows.requests.service_create",
+            request_module="flows.request_models.service_create",
             flow_attr="service_create",
             model_attr="ServiceCreateRequest",
             flow_name="service-create",
@@ -146,7 +146,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="service:transfer",
             module="flows.actions.service_transfer",
-            request_module="flows.requests.service_transfer",
+            request_module="flows.request_models.service_transfer",
             flow_attr="service_transfer",
             model_attr="TransferRequest",
             flow_name="service-transfer",
@@ -156,7 +156,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="service:decommission",
             module="flows.actions.service_decommission",
-            request_module="flows.requests.service_decommission",
+            request_module="flows.request_models.service_decommission",
             flow_attr="service_decommission",
             model_attr="DecommissionRequest",
             flow_name="service-decommission",
@@ -166,7 +166,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="ops:manual-task:record",
             module="flows.actions.manual_task",
-            request_module="flows.requests.manual_task",
+            request_module="flows.request_models.manual_task",
             flow_attr="manual_task_record",
             model_attr="ManualTaskRequest",
             flow_name="manual-task-record",
@@ -175,7 +175,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="audit:drift",
             module="flows.audits.drift",
-            request_module="flows.requests.drift",
+            request_module="flows.request_models.drift",
             flow_attr="audit_drift",
             model_attr="DriftAuditRequest",
             flow_name="audit-drift",
@@ -185,7 +185,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             id="audit:cost",
             module="flows.audits.cost",
-            request_module="flows.requests.cost",
+            request_module="flows.request_models.cost",
             flow_attr="audit_cost",
             model_attr="CostAuditRequest",
             flow_name="audit-cost",

@@ -67,15 +67,15 @@ def test_flow_modules_do_not_shadow_installed_packages() -> None:
 
 # The floors inside flows (docs/architecture.md): which flows packages each may import.
 # Actions, audits and the journal build on the engine; audits draw with the journal's
-# charts; the engine builds on nothing above it; the request models (flows.requests)
+# charts; the engine builds on nothing above it; the request models (flows.request_models)
 # build on the engine's request base alone and the actions and audits take them; nothing
 # in flows imports the catalog (it names the flows by module, imported on use).
 FLOWS_FLOORS = {
     "flows.engine": {"flows.engine"},
-    "flows.requests": {"flows.engine", "flows.requests"},
+    "flows.request_models": {"flows.engine", "flows.request_models"},
     "flows.journal": {"flows.engine", "flows.journal"},
-    "flows.audits": {"flows.engine", "flows.journal", "flows.audits", "flows.requests"},
-    "flows.actions": {"flows.engine", "flows.actions", "flows.requests"},
+    "flows.audits": {"flows.engine", "flows.journal", "flows.audits", "flows.request_models"},
+    "flows.actions": {"flows.engine", "flows.actions", "flows.request_models"},
     "flows.catalog": {"flows.engine"},
 }
 

@@ -48,7 +48,7 @@ from flows.engine.approval import Approval, request_approval
 from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.runtime import journaled, owning_team, request_field, service_run_name
 from flows.engine.session import registry_session
-from flows.requests.access_grant import (
+from flows.request_models.access_grant import (
     PERMISSIONS,
     AccessGrantRequest,
     AccessRequest,

@@ -26,7 +26,7 @@ from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
 from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
 from flows.engine.runtime import journaled, owning_team, service_run_name
-from flows.requests.aws_compute_create import LOG_RETENTION_DAYS, ComputeCreateRequest, Size
+from flows.request_models.aws_compute_create import LOG_RETENTION_DAYS, ComputeCreateRequest, Size
 from registry import policy
 from registry.models import Provider
 from tasks.aws.compute import (

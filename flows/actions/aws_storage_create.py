@@ -24,7 +24,7 @@ from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
 from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
 from flows.engine.runtime import journaled, owning_team, service_run_name
-from flows.requests.aws_storage_create import StorageCreateRequest
+from flows.request_models.aws_storage_create import StorageCreateRequest
 from registry import policy
 from registry.models import Provider
 from tasks.aws.storage import DLQ_RETENTION_SECONDS, ensure_bucket, ensure_queue, ensure_table

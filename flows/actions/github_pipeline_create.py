@@ -40,7 +40,7 @@ from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
 from flows.engine.runtime import journaled, owning_team, service_run_name
 from flows.engine.session import registry_session
-from flows.requests.github_pipeline_create import PipelineCreateRequest
+from flows.request_models.github_pipeline_create import PipelineCreateRequest
 from registry import policy, queries
 from registry.errors import Conflict, NotFound, PolicyViolation
 from registry.models import Provider, ResourceStatus

@@ -32,7 +32,7 @@ from flows.engine.context import ServiceContext
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
 from flows.engine.runtime import journaled, request_field
 from flows.engine.session import registry_session
-from flows.requests.github_repo_create import RepoCreateRequest
+from flows.request_models.github_repo_create import RepoCreateRequest
 from registry import policy, queries
 from registry.errors import Conflict
 from registry.models import Provider, Service

@@ -27,7 +27,7 @@ from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
 from flows.engine.runtime import journaled, owning_team, service_run_name
 from flows.engine.session import registry_session
-from flows.requests.kafka_topics_create import TopicRequest, TopicsCreateRequest
+from flows.request_models.kafka_topics_create import TopicRequest, TopicsCreateRequest
 from registry import policy, queries
 from registry.domains import require_topic_domain
 from registry.errors import Conflict, PolicyViolation

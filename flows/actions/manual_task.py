@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from flows.engine.runtime import request_field, run_tags
 from flows.engine.session import registry_session
-from flows.requests.manual_task import ManualTaskRequest
+from flows.request_models.manual_task import ManualTaskRequest
 from registry import queries
 from registry.reports import MANUAL_ACTION, record_manual_task
 

@@ -69,7 +69,7 @@ from flows.engine.context import ServiceContext
 from flows.engine.plan import Plan, render, union
 from flows.engine.runtime import journaled, request_field
 from flows.engine.session import registry_session
-from flows.requests.service_create import ServiceCreateRequest
+from flows.request_models.service_create import ServiceCreateRequest
 from registry import queries
 from registry.domains import require_topic_domain
 from registry.errors import Conflict, NotFound

@@ -27,7 +27,7 @@ from flows.engine.resource_removal import (
 )
 from flows.engine.runtime import journaled, owning_team, service_run_name
 from flows.engine.session import registry_session
-from flows.requests.service_decommission import DecommissionRequest
+from flows.request_models.service_decommission import DecommissionRequest
 from registry import policy, queries
 from registry.errors import Conflict
 from registry.models import GrantStatus, ResourceStatus, ServiceStatus

@@ -26,7 +26,7 @@ from flows.engine.approval import request_approval
 from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.runtime import journaled, owning_team, service_run_name
 from flows.engine.session import registry_session
-from flows.requests.service_transfer import TransferRequest
+from flows.request_models.service_transfer import TransferRequest
 from registry import policy, queries
 from registry.errors import PolicyViolation
 from registry.models import Provider, ResourceStatus

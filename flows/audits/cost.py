@@ -30,7 +30,7 @@ from flows.engine.notify_failure import flow_run_ui_url, notify_people
 from flows.engine.runtime import journaled
 from flows.engine.session import registry_session
 from flows.journal.charts import png_data_url, weekly_stacked_bars_png
-from flows.requests.cost import CostAuditRequest
+from flows.request_models.cost import CostAuditRequest
 from registry import costs
 from registry.costs import CostAnalysis, CostRow
 from tasks.aws.cost import weekly_costs_task

@@ -41,7 +41,7 @@ from flows.engine.context import service_context
 from flows.engine.notify_failure import flow_run_ui_url, notify_people
 from flows.engine.runtime import journal_state, journaled, request_field
 from flows.engine.session import registry_session
-from flows.requests.drift import DriftAuditRequest, ProviderName
+from flows.request_models.drift import DriftAuditRequest, ProviderName
 from registry import findings as registry_findings
 from registry import queries
 from registry.errors import NotAuthorized, PolicyViolation

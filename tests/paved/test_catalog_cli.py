@@ -68,7 +68,7 @@ def test_run_validates_with_the_actions_module_alone() -> None:
     imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
     # The request model's own module, not the action's: validating takes no flow (the
     # action module, and Prefect with it, is no longer imported at all; issue 10).
-    assert "flows.requests.github_repo_create" in imported
+    assert "flows.request_models.github_repo_create" in imported
     assert not {name for name in imported if name.startswith(("flows.actions", "flows.audits"))}
     # blocks imports each block's module on first use: no AWS SDK plugin for a GitHub action.
     assert "prefect_aws" not in imported
@@ -130,12 +130,12 @@ def test_every_action_has_its_deployment_in_prefect_yaml() -> None:
 
 @pytest.mark.parametrize("entry", ACTIONS.values(), ids=ACTIONS.keys())
 def test_every_request_model_is_the_one_its_flow_takes(entry: object) -> None:
-    # The catalog resolves the model from flows.requests, the flow from its action
+    # The catalog resolves the model from flows.request_models, the flow from its action
     # module: the flow's `request` annotation must be that very class, so they cannot drift.
     from flows.catalog import Action
 
     assert isinstance(entry, Action)
-    assert entry.request_module.startswith("flows.requests.")
+    assert entry.request_module.startswith("flows.request_models.")
     annotation = inspect.signature(entry.flow.fn, eval_str=True).parameters["request"].annotation
     assert annotation is entry.request_model
 

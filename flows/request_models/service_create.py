@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from flows.engine.request import PavedRequest
-from flows.requests.aws_compute_create import Size
-from flows.requests.kafka_topics_create import TopicRequest
+from flows.request_models.aws_compute_create import Size
+from flows.request_models.kafka_topics_create import TopicRequest
 from registry import policy
 
 __all__ = ["ServiceCreateRequest", "StorageKind"]
