@@ -25,7 +25,7 @@ from prefect.blocks.core import Block
 from prefect_aws.credentials import AwsCredentials
 from pydantic import Field
 
-__all__ = ["CLIENT_HOOKS", "AwsAccount"]
+__all__ = ["CLIENT_HOOKS", "AwsAccount", "forget_clients"]
 
 # Applied in order to every client `AwsAccount.get_client` builds; see the module docstring.
 CLIENT_HOOKS: list[Callable[[Any], None]] = []
@@ -38,6 +38,13 @@ _CLIENTS: OrderedDict[str, Any] = OrderedDict()
 _SESSIONS: OrderedDict[str, Any] = OrderedDict()
 _CLIENTS_MAX = 64
 _CLIENTS_LOCK = threading.Lock()
+
+
+def forget_clients() -> None:
+    """Drop every client and session this process kept (a benchmark's cold start)."""
+    with _CLIENTS_LOCK:
+        _CLIENTS.clear()
+        _SESSIONS.clear()
 
 
 class AwsAccount(Block):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import blocks.aws as aws_block
 from blocks import (
     AWS_BLOCK,
     GITHUB_BLOCK,
@@ -84,8 +85,14 @@ def make_shared_resources(providers: Providers) -> None:
     iam.ensure_github_oidc_provider.fn(providers.aws)
 
 
-def bare_service(providers: Providers, name: str) -> None:
-    """Make the service `name` as service:create does, with no orchestration."""
+def bare_service(providers: Providers, name: str, *, cold: bool = False) -> None:
+    """Make the service `name` as service:create does, with no orchestration.
+
+    `cold`: start as a new script would, with no AWS client built yet (each Paved run is a
+    new process that builds its own); a burst's script reuses its clients, as Paved's
+    runs do not, so a burst's baseline is the bare script at its best."""
+    if cold:
+        aws_block.forget_clients()
     github, aws, kafka = providers.github, providers.aws, providers.kafka
     request = ServiceCreateRequest(
         name=name,

@@ -132,7 +132,7 @@ def single_runs(prefix: str, runs: int, person: dict[str, str], providers: Any) 
             raise SystemExit(f"service:create {name} did not complete:\n{done.stdout}{done.stderr}")
         state_s.append(_created_to_final(UUID(json.loads(done.stdout)["flow_run_id"])))
         started = time.perf_counter()
-        bare_service(providers, f"{prefix}b{n}")
+        bare_service(providers, f"{prefix}b{n}", cold=True)
         bare_s.append(time.perf_counter() - started)
     return {
         "paved": {
