@@ -19,13 +19,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture
 from pydantic import Field
 
-from blocks import AWS_BLOCK, AwsAccount, load_block
+from blocks import AwsAccount
 from flows.actions.aws_results import AwsActionResult, AwsResourceRow, aws_result_fields
-from flows.engine.action import allowed_region, dry_run, made
-from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
-from flows.engine.context import ServiceContext, load_service_context
+from flows.engine.action import apply_or_dry_run, aws_service_run, made
+from flows.engine.apply import Applied, Ensure, Submitted, Waits
+from flows.engine.context import ServiceContext
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.engine.runtime import journaled, owning_team, service_run_name
+from flows.engine.runtime import service_run_name
 from flows.request_models.aws_compute_create import LOG_RETENTION_DAYS, ComputeCreateRequest, Size
 from registry import policy
 from registry.models import Provider
@@ -240,28 +240,29 @@ def compute_ensurers(account: AwsAccount, tags: dict[str, str]) -> dict[str, Ens
 )
 def aws_compute_create(request: ComputeCreateRequest) -> ComputeCreateResult:
     """Create (or converge) the compute of the existing service `request.service`."""
-    with journaled(
-        action=ACTION,
-        request=request,
-        team=owning_team(request.service),
-        service=request.service,
-    ) as run:
-        context = load_service_context(service=request.service, requester=request.requester)
-        account = load_block(AwsAccount, AWS_BLOCK)
-        region = allowed_region(request.region, account)
+    with aws_service_run(ACTION, request, service=request.service, region=request.region) as run:
+        context, account, region = run.context, run.account, run.region
         plan = compute_plan(request, context, cluster=account.ecs_cluster, region=region)
-        if request.dry_run:
-            dry_run(plan, context, region=region, key=f"plan-compute-{context.service}")
-            planned = [(item, None) for item in plan.resources]
-            return _result(context, region, account.ecs_cluster, image="", outcomes=planned)
-        applied = apply_plan(
+        outcomes = apply_or_dry_run(
             plan,
-            context=context,
+            context,
+            region=region,
             ensure=compute_ensurers(account.in_region(region), context.tags),
             flow_run_id=run.flow_run_id,
+            dry=request.dry_run,
+            key=f"plan-compute-{context.service}",
         )
-        image = str(dict((i.key, a) for i, a in applied)[plan.resources[2].key].spec["image"])
-        result = _result(context, region, account.ecs_cluster, image=image, outcomes=applied)
+        image = next(
+            (
+                str(done.spec["image"])
+                for item, done in outcomes
+                if done and item.ref.kind == TASK_DEFINITION_KIND
+            ),
+            "",  # a dry run: nothing was registered
+        )
+        result = _result(context, region, account.ecs_cluster, image=image, outcomes=outcomes)
+        if request.dry_run:
+            return result
         _report(result)
         get_run_logger().info(
             "Compute of %s in %s: %s",

@@ -17,13 +17,13 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
-from blocks import AWS_BLOCK, AwsAccount, load_block
+from blocks import AwsAccount
 from flows.actions.aws_results import AwsActionResult, AwsResourceRow, aws_result_fields
-from flows.engine.action import allowed_region, dry_run, made
-from flows.engine.apply import Applied, Ensure, Submitted, Waits, apply_plan
-from flows.engine.context import ServiceContext, load_service_context
+from flows.engine.action import apply_or_dry_run, aws_service_run, made
+from flows.engine.apply import Applied, Ensure, Submitted, Waits
+from flows.engine.context import ServiceContext
 from flows.engine.plan import Plan, PlannedResource, ResourceRef
-from flows.engine.runtime import journaled, owning_team, service_run_name
+from flows.engine.runtime import service_run_name
 from flows.request_models.aws_storage_create import StorageCreateRequest
 from registry import policy
 from registry.models import Provider
@@ -34,7 +34,6 @@ __all__ = [
     "StorageCreateRequest",
     "StorageCreateResult",
     "StorageResource",
-    "allowed_region",
     "aws_storage_create",
     "storage_plan",
 ]
@@ -177,26 +176,21 @@ def storage_ensurers(account: AwsAccount, tags: dict[str, str]) -> dict[str, Ens
 )
 def aws_storage_create(request: StorageCreateRequest) -> StorageCreateResult:
     """Create (or converge) the storage of the existing service `request.service`."""
-    with journaled(
-        action=ACTION,
-        request=request,
-        team=owning_team(request.service),
-        service=request.service,
-    ) as run:
-        context = load_service_context(service=request.service, requester=request.requester)
-        account = load_block(AwsAccount, AWS_BLOCK)
-        region = allowed_region(request.region, account)
+    with aws_service_run(ACTION, request, service=request.service, region=request.region) as run:
+        context, account, region = run.context, run.account, run.region
         plan = storage_plan(request, context, region)
-        if request.dry_run:
-            dry_run(plan, context, region=region, key=f"plan-storage-{context.service}")
-            return _result(context, region, outcomes=[(item, None) for item in plan.resources])
-        applied = apply_plan(
+        outcomes = apply_or_dry_run(
             plan,
-            context=context,
+            context,
+            region=region,
             ensure=storage_ensurers(account.in_region(region), context.tags),
             flow_run_id=run.flow_run_id,
+            dry=request.dry_run,
+            key=f"plan-storage-{context.service}",
         )
-        result = _result(context, region, outcomes=applied)
+        result = _result(context, region, outcomes=outcomes)
+        if request.dry_run:
+            return result
         _report(result)
         get_run_logger().info(
             "Storage of %s in %s: created %s; unchanged %s",

@@ -4,22 +4,34 @@ result."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
-from flows.engine.apply import Applied
+from blocks import AWS_BLOCK, AwsAccount, load_block
+from flows.engine.apply import Applied, Ensure, apply_plan
+from flows.engine.context import ServiceContext, load_service_context
 from flows.engine.plan import Plan, PlannedResource, render
+from flows.engine.request import PavedRequest
+from flows.engine.runtime import journaled, owning_team
 from registry.errors import PolicyViolation
 
-if TYPE_CHECKING:
-    from blocks import AwsAccount
-    from flows.engine.context import ServiceContext
-
-__all__ = ["Summary", "allowed_region", "dry_run", "made", "resource_rows"]
+__all__ = [
+    "AwsRun",
+    "Outcomes",
+    "Summary",
+    "allowed_region",
+    "apply_or_dry_run",
+    "aws_service_run",
+    "dry_run",
+    "made",
+    "resource_rows",
+]
 
 
 def allowed_region(region: str | None, account: AwsAccount) -> str:
@@ -40,6 +52,51 @@ def dry_run(plan: Plan, context: ServiceContext, *, region: str, key: str) -> st
     get_run_logger().info(markdown)
     create_markdown_artifact(markdown=markdown, key=key, description="Dry run")
     return markdown
+
+
+Outcomes = list[tuple[PlannedResource, Applied | None]]
+
+
+@dataclass(frozen=True)
+class AwsRun:
+    """What an AWS action on an existing service works with, checked."""
+
+    flow_run_id: str
+    context: ServiceContext
+    account: AwsAccount
+    region: str
+
+
+@contextmanager
+def aws_service_run(
+    action: str, request: PavedRequest, *, service: str, region: str | None
+) -> Iterator[AwsRun]:
+    """Journal the run of `action` on the existing `service` and check it before any
+    side effect: the service exists, the requester is in its team, the region is allowed."""
+    with journaled(
+        action=action, request=request, team=owning_team(service), service=service
+    ) as run:
+        context = load_service_context(service=service, requester=request.requester)
+        account = load_block(AwsAccount, AWS_BLOCK)
+        yield AwsRun(run.flow_run_id, context, account, allowed_region(region, account))
+
+
+def apply_or_dry_run(
+    plan: Plan,
+    context: ServiceContext,
+    *,
+    region: str,
+    ensure: Mapping[str, Ensure],
+    flow_run_id: str,
+    dry: bool,
+    key: str,
+) -> Outcomes:
+    """Apply `plan`, or with `dry` render it as the artifact `key` and touch nothing; each
+    planned resource with its outcome (None throughout a dry run), in plan order."""
+    if dry:
+        dry_run(plan, context, region=region, key=key)
+        return [(item, None) for item in plan.resources]
+    return list(apply_plan(plan, context=context, ensure=ensure, flow_run_id=flow_run_id))
 
 
 def made(info: Any) -> dict[str, Any]:
