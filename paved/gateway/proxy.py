@@ -44,6 +44,14 @@ _DROPPED_RESPONSE_HEADERS = {
 }
 
 
+# Prefect answers 503 when its database refused the transaction (SQLite's "database is
+# locked" under concurrent writes): nothing was written, and Prefect's own client retries
+# every method on it. The gateway does the same, briefly, so a person clicking "Run" in
+# the UI (which does not retry) does not get "Something went wrong" for a busy moment.
+_RETRY_STATUS = 503
+_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.6)
+
+
 def basic_credential(auth_string: str) -> str:
     """The `Authorization` value Prefect expects for its auth string."""
     return "Basic " + base64.b64encode(auth_string.encode()).decode()
@@ -84,7 +92,15 @@ class PrefectUpstream:
         if forwarded_for:
             upstream_headers.append(("X-Forwarded-For", forwarded_for))
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
-        return await self._client.request(method, url, headers=upstream_headers, content=body)
+        response = await self._client.request(method, url, headers=upstream_headers, content=body)
+        for delay in _RETRY_DELAYS:
+            if response.status_code != _RETRY_STATUS:
+                break
+            await asyncio.sleep(delay)
+            response = await self._client.request(
+                method, url, headers=upstream_headers, content=body
+            )
+        return response
 
     def websocket_url(self, path: str, query: str) -> str:
         url = self.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
