@@ -45,15 +45,22 @@ class PrefectApi:
     def close(self) -> None:
         self._client.close()
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = self._client.post(path, json=body)
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        # Prefect's SQLite answers 503 ("database is locked") under concurrent writers, and
+        # nothing was written: retry as Prefect's own client does (CI hit it once).
+        for delay in (0.2, 0.5, 1.0, 2.0, 4.0):
+            response = self._client.request(method, path, json=body)
+            if response.status_code != 503:
+                break
+            time.sleep(delay)
         response.raise_for_status()
         return response.json()
 
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._call("POST", path, body)
+
     def get(self, path: str) -> Any:
-        response = self._client.get(path)
-        response.raise_for_status()
-        return response.json()
+        return self._call("GET", path)
 
     def deployment(self, flow_name: str, entrypoint: str) -> str:
         flow_id = self.post("/flows/", {"name": flow_name})["id"]
