@@ -8,6 +8,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,80 @@ def test_paved_run_shows_the_gateways_refusal(
     assert "service:create refused: you are dave; a request as carol is refused" in as_carol.stderr
     assert not_her_team.returncode == 1
     assert "you are erin, not a member of team payments" in not_her_team.stderr
+
+
+# --- `paved run --wait` reads the run through the gateway (httpx, not Prefect's client)
+# until it is final or the timeout passes. No worker runs here: a run stays Scheduled
+# unless the test moves it on.
+
+
+@pytest.fixture
+def completer(prefect_server: PrefectServer, service_create: str) -> Iterator[None]:
+    """Sets every new run of service:create Completed, as a worker would once it ran."""
+    done = threading.Event()
+
+    def complete() -> None:
+        with prefect_server.client() as prefect:
+            while not done.is_set():
+                runs = prefect.post(
+                    "/flow_runs/filter",
+                    json={"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}},
+                ).json()
+                for run in runs:
+                    if run["deployment_id"] == service_create:
+                        prefect.post(
+                            f"/flow_runs/{run['id']}/set_state",
+                            json={
+                                "state": {"type": "COMPLETED", "name": "Completed"},
+                                "force": True,
+                            },
+                        )
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=complete, daemon=True)
+    thread.start()
+    yield
+    done.set()
+    thread.join(timeout=10)
+
+
+def test_wait_ends_when_the_run_completes(
+    gateway: Gateway,
+    completer: None,
+    tmp_path: Path,
+) -> None:
+    ran = _paved(gateway, tmp_path, "dave", "run", "service:create", *SERVICE, "--wait", "--json")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert json.loads(ran.stdout)["state"] == "Completed"
+
+
+def test_wait_gives_up_after_its_timeout(
+    gateway: Gateway,
+    service_create: str,
+    tmp_path: Path,
+) -> None:
+    ran = _paved(
+        gateway, tmp_path, "dave", "run", "service:create", *SERVICE, "--wait", "--timeout", "0.5"
+    )
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "service:create" in ran.stdout and ": Scheduled" in ran.stdout
+    assert f"{gateway.url}/runs/flow-run/" in ran.stdout
+
+
+def test_a_missing_deployment_is_a_refusal(gateway: Gateway, tmp_path: Path) -> None:
+    # No deployment github-repo-create/github:repo:create on this server: Prefect's 404.
+    ran = _paved(
+        gateway,
+        tmp_path,
+        "dave",
+        "run",
+        "github:repo:create",
+        "-p",
+        "name=orders",
+        "-p",
+        "team=payments",
+        "-p",
+        "owner=dave",
+    )
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "github:repo:create refused: Deployment not found" in ran.stderr
