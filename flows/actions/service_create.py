@@ -19,7 +19,6 @@ re-running resumes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -27,10 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from blocks import (
-    AWS_BLOCK,
-    GITHUB_BLOCK,
     KAFKA_BLOCK,
-    AwsAccount,
     GitHubOrganization,
     KafkaCluster,
     load_block,
@@ -67,6 +63,7 @@ from flows.engine.apply import Ensure, apply_plan, by_key
 from flows.engine.cleanup import clean_up_after_failure, existing_resources
 from flows.engine.context import ServiceContext
 from flows.engine.plan import Plan, render, union
+from flows.engine.providers import Providers
 from flows.engine.runtime import journaled, request_field
 from flows.engine.session import registry_session
 from flows.request_models.service_create import ServiceCreateRequest
@@ -81,7 +78,6 @@ __all__ = [
     "ACTION",
     "ServiceCreateRequest",
     "ServiceCreateResult",
-    "ServiceProviders",
     "service_create",
     "service_plan",
 ]
@@ -217,24 +213,6 @@ def _run_name() -> str:
     return f"create-service/{request_field('team')}/{request_field('name')}"
 
 
-@dataclass(frozen=True)
-class ServiceProviders:
-    """The blocks of the providers a service is made in."""
-
-    github: GitHubOrganization
-    aws: AwsAccount
-    kafka: KafkaCluster
-
-    @classmethod
-    def load(cls) -> ServiceProviders:
-        """The configured blocks, loaded once per run."""
-        return cls(
-            github=load_block(GitHubOrganization, GITHUB_BLOCK),
-            aws=load_block(AwsAccount, AWS_BLOCK),
-            kafka=load_block(KafkaCluster, KAFKA_BLOCK),
-        )
-
-
 def _parts(
     request: ServiceCreateRequest,
 ) -> tuple[
@@ -288,7 +266,7 @@ def _parts(
 def service_plan(
     request: ServiceCreateRequest,
     context: ServiceContext,
-    providers: ServiceProviders,
+    providers: Providers,
     *,
     account_id: str,
     region: str,
@@ -375,7 +353,7 @@ def service_create(request: ServiceCreateRequest) -> ServiceCreateResult:
     """Create (or converge) the service `request.name`."""
     with journaled(action=ACTION, request=request, team=request.team, service=request.name) as run:
         people = _people(request)
-        providers = ServiceProviders.load()
+        providers = Providers()
         region = allowed_region(request.region, providers.aws)
         context = _context(request, providers.github, people)
         plan, ensure = service_plan(

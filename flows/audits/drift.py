@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -27,18 +26,13 @@ from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
 from blocks import (
-    AWS_BLOCK,
-    GITHUB_BLOCK,
-    KAFKA_BLOCK,
     AwsAccount,
-    GitHubOrganization,
-    KafkaCluster,
-    load_block,
 )
 from flows.audits.drift_rules import detect_drift
 from flows.engine.approval import request_approval
 from flows.engine.context import service_context
 from flows.engine.notify_failure import flow_run_ui_url, notify_people
+from flows.engine.providers import Providers
 from flows.engine.runtime import journal_state, journaled, request_field
 from flows.engine.session import registry_session
 from flows.request_models.drift import DriftAuditRequest, ProviderName
@@ -91,22 +85,6 @@ def _run_name() -> str:
     return f"audit-drift/{mode}"
 
 
-class _Blocks:
-    """The provider blocks one run uses, each loaded from Prefect once, when first needed."""
-
-    @cached_property
-    def github(self) -> GitHubOrganization:
-        return load_block(GitHubOrganization, GITHUB_BLOCK)
-
-    @cached_property
-    def aws(self) -> AwsAccount:
-        return load_block(AwsAccount, AWS_BLOCK)
-
-    @cached_property
-    def kafka(self) -> KafkaCluster:
-        return load_block(KafkaCluster, KAFKA_BLOCK)
-
-
 def aws_regions(account: AwsAccount, targets: list[AuditTarget]) -> list[str]:
     """The account's region, and every allowed region the registry has AWS resources in:
     an inventory covers one region, and a resource of another must not look missing."""
@@ -117,7 +95,7 @@ def aws_regions(account: AwsAccount, targets: list[AuditTarget]) -> list[str]:
 
 
 def _list(
-    provider: ProviderName, targets: list[AuditTarget], blocks: _Blocks
+    provider: ProviderName, targets: list[AuditTarget], blocks: Providers
 ) -> list[PrefectFuture[ProviderInventory]]:
     if provider == "github":
         return [github_inventory.submit(blocks.github)]
@@ -148,7 +126,7 @@ def merged_inventory(provider: str, parts: list[ProviderInventory]) -> ProviderI
 
 
 def _inventories(
-    providers: list[ProviderName], targets: list[AuditTarget], blocks: _Blocks
+    providers: list[ProviderName], targets: list[AuditTarget], blocks: Providers
 ) -> tuple[list[ProviderInventory], dict[str, str]]:
     """Each provider's inventory, listed concurrently; a provider that fails (after its
     retries) is reported, not fatal to the others."""
@@ -169,7 +147,7 @@ def _inventories(
     return inventories, failed
 
 
-def _platform_owned(inventories: list[ProviderInventory], blocks: _Blocks) -> set[str]:
+def _platform_owned(inventories: list[ProviderInventory], blocks: Providers) -> set[str]:
     """What Paved itself uses and the registry does not list: the template repository."""
     if not any(inventory.provider == "github" for inventory in inventories):
         return set()
@@ -185,7 +163,7 @@ def _detect(
     inventories: list[ProviderInventory],
     targets: list[AuditTarget],
     fallback_team: str,
-    blocks: _Blocks,
+    blocks: Providers,
 ) -> list[DetectedDrift]:
     # Targets are read before listing, what the registry has ever known after it: a
     # resource made while the providers were being listed is neither missing nor unmanaged.
@@ -245,7 +223,7 @@ def _notify(flow_run_id: str, reminder: timedelta) -> dict[str, str]:
     return outcome
 
 
-def _restore(target: AuditTarget, blocks: _Blocks) -> list[str]:
+def _restore(target: AuditTarget, blocks: Providers) -> list[str]:
     """Put one resource's declared settings and tags back; returns what changed."""
     if target.provider == "github":
         return restore_repository_task(
@@ -264,7 +242,7 @@ def _restore(target: AuditTarget, blocks: _Blocks) -> list[str]:
 
 
 def _remediate(
-    request: DriftAuditRequest, flow_run_id: str, targets: list[AuditTarget], blocks: _Blocks
+    request: DriftAuditRequest, flow_run_id: str, targets: list[AuditTarget], blocks: Providers
 ) -> dict[str, list[str]]:
     """Per service with changed or mistagged findings: approval, restore, journal."""
     by_id = {target.resource_id: target for target in targets}
@@ -409,7 +387,7 @@ def audit_drift(request: DriftAuditRequest) -> DriftAuditResult:
     with journaled(
         action=ACTION, request=request, team=request.fallback_team, service="all"
     ) as journal:
-        blocks = _Blocks()
+        blocks = Providers()
         targets = _audit_targets()
         inventories, failed = _inventories(request.providers, targets, blocks)
         drift = _detect(inventories, targets, request.fallback_team, blocks)

@@ -11,19 +11,10 @@ another's (never delete what is not ours).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cached_property
 
 from pydantic import BaseModel, Field
 
-from blocks import (
-    AWS_BLOCK,
-    GITHUB_BLOCK,
-    KAFKA_BLOCK,
-    AwsAccount,
-    GitHubOrganization,
-    KafkaCluster,
-    load_block,
-)
+from flows.engine.providers import Providers
 from registry.models import Resource
 from registry.policy import TAG_SERVICE
 from tasks.aws.compute import (
@@ -103,28 +94,6 @@ def _split(name: str) -> tuple[str, str]:
     """`acme/orders:production` -> (`acme/orders`, `production`)."""
     repository, _, rest = name.partition(":")
     return repository, rest
-
-
-class Providers:
-    """The provider blocks, each loaded once, on first use."""
-
-    @cached_property
-    def aws(self) -> AwsAccount:
-        return load_block(AwsAccount, AWS_BLOCK)
-
-    @cached_property
-    def github(self) -> GitHubOrganization:
-        return load_block(GitHubOrganization, GITHUB_BLOCK)
-
-    @cached_property
-    def kafka(self) -> KafkaCluster:
-        return load_block(KafkaCluster, KAFKA_BLOCK)
-
-    def aws_in(self, region: str | None) -> AwsAccount:
-        """The AWS account with clients in `region` (None: its default region)."""
-        if region is None or region == self.aws.region:
-            return self.aws
-        return self.aws.in_region(region)
 
 
 def not_ours(resource: RemovableResource, providers: Providers, *, service: str) -> str | None:

@@ -18,13 +18,7 @@ from typing import Any
 
 import blocks.aws as aws_block
 from blocks import (
-    AWS_BLOCK,
-    GITHUB_BLOCK,
-    KAFKA_BLOCK,
-    AwsAccount,
     GitHubOrganization,
-    KafkaCluster,
-    load_block,
 )
 from flows.actions.github_pipeline_create import (
     DEPLOY_ENVIRONMENT,
@@ -34,9 +28,10 @@ from flows.actions.github_pipeline_create import (
     render_workflow,
 )
 from flows.actions.github_repo_create import codeowners_file
-from flows.actions.service_create import ServiceCreateRequest, ServiceProviders, service_plan
+from flows.actions.service_create import ServiceCreateRequest, service_plan
 from flows.engine.context import ServiceContext
 from flows.engine.plan import PlannedResource
+from flows.engine.providers import Providers
 from registry import policy
 from tasks.aws import compute, iam, storage
 from tasks.aws.policy_documents import github_oidc_trust_policy
@@ -53,29 +48,9 @@ from tasks.github import (
 )
 from tasks.kafka import TopicSpec, describe_topic, ensure_topic
 
-__all__ = ["Providers", "bare_service", "make_shared_resources"]
+__all__ = ["bare_service", "make_shared_resources"]
 
 TEAM, OWNER, COST_CENTER, REQUESTER = "payments", "carol", "cc-200", "dave"
-
-
-@dataclass(frozen=True)
-class Providers:
-    """The blocks of the running stack, loaded once."""
-
-    github: GitHubOrganization
-    aws: AwsAccount
-    kafka: KafkaCluster
-
-    @classmethod
-    def load(cls) -> Providers:
-        return cls(
-            github=load_block(GitHubOrganization, GITHUB_BLOCK),
-            aws=load_block(AwsAccount, AWS_BLOCK),
-            kafka=load_block(KafkaCluster, KAFKA_BLOCK),
-        )
-
-    def blocks(self) -> dict[str, Any]:
-        return {"github": self.github, "aws": self.aws, "kafka": self.kafka}
 
 
 def make_shared_resources(providers: Providers) -> None:
@@ -116,7 +91,7 @@ def bare_service(providers: Providers, name: str, *, cold: bool = False) -> None
     plan, _ = service_plan(
         request,
         context,
-        ServiceProviders(github=github, aws=aws, kafka=kafka),
+        providers,
         account_id=account_id,
         region=aws.region,
         seen_topics={},

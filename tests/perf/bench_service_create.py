@@ -77,9 +77,10 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%H%M%S")
     person = _person_env(settings)
 
-    from tests.perf.bare_service import Providers, make_shared_resources
+    from flows.engine.providers import Providers
+    from tests.perf.bare_service import make_shared_resources
 
-    providers = Providers.load()
+    providers = Providers()
     make_shared_resources(providers)
     single = single_runs(f"b{stamp}", args.runs, person, providers)
     figures: dict[str, Any] = {
@@ -252,7 +253,7 @@ def burst(prefix: str, count: int, providers: Any, settings: Settings) -> dict[s
     names = [f"{prefix}n{n}" for n in range(count)]
     runs = _wait_final(_submit_all(names, settings))
     outcomes = Counter(run.state.type.value for run in runs)
-    made = census(names, team=TEAM, **providers.blocks())
+    made = census(names, providers, team=TEAM)
 
     bare_names = [f"{prefix}b{n}" for n in range(count)]
     started = time.perf_counter()
@@ -262,7 +263,7 @@ def burst(prefix: str, count: int, providers: Any, settings: Settings) -> dict[s
 
     contended = [f"{prefix}c{n}" for n in range(CONTENTION_NAMES)]
     contention_runs = _wait_final(_submit_all(contended * CONTENTION_COPIES, settings))
-    contention_census = census(contended, team=TEAM, **providers.blocks())
+    contention_census = census(contended, providers, team=TEAM)
     return {
         "n": count,
         "total_s": _span(runs),

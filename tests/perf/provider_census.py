@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from blocks import AwsAccount, GitHubOrganization, KafkaCluster
+from flows.engine.providers import Providers
 
 __all__ = ["Census", "census"]
 
@@ -43,20 +44,13 @@ class Census(Counter[tuple[str, str]]):
         return [f"{kind} {key} x{n}" for (kind, key), n in sorted(self.items()) if n > 1]
 
 
-def census(
-    names: list[str],
-    *,
-    github: GitHubOrganization,
-    aws: AwsAccount,
-    kafka: KafkaCluster,
-    team: str,
-) -> Census:
+def census(names: list[str], providers: Providers, *, team: str) -> Census:
     """Everything the providers hold for the services `names` of `team`."""
     found = Census()
     wanted = {name.lower() for name in names}
-    _github(found, github, wanted)
-    _aws(found, aws, team=team, wanted=wanted)
-    _kafka(found, kafka, team=team, wanted=wanted)
+    _github(found, providers.github, wanted)
+    _aws(found, providers.aws, team=team, wanted=wanted)
+    _kafka(found, providers.kafka, team=team, wanted=wanted)
     return found
 
 
