@@ -48,6 +48,7 @@ __all__ = [
     "TopicsCreateResult",
     "kafka_topics_create",
     "refuse_foreign_topics",
+    "topic_spec",
     "topics_ensurers",
     "topics_plan",
 ]
@@ -167,7 +168,7 @@ def topics_plan(
     return Plan(action=ACTION, service=request.service, resources=resources)
 
 
-def _topic_spec(item: PlannedResource) -> TopicSpec:
+def topic_spec(item: PlannedResource) -> TopicSpec:
     return TopicSpec(
         name=item.ref.name,
         partitions=item.spec["partitions"],
@@ -204,7 +205,7 @@ def topics_ensurers(
                 changes=changes if outcome.status == "updated" else [],
             )
 
-        future = ensure_topic.submit(cluster, spec=_topic_spec(item), update=update)
+        future = ensure_topic.submit(cluster, spec=topic_spec(item), update=update)
         return Submitted(future, read)
 
     return {RESOURCE_KIND: topic}
@@ -226,7 +227,7 @@ def kafka_topics_create(request: TopicsCreateRequest) -> TopicsCreateResult:
         with registry_session() as session:
             require_topic_domain(session, team=context.team, domain=request.domain or context.team)
         plan = topics_plan(request, context, cluster)
-        refuse_foreign_topics(request.service, cluster, [_topic_spec(i) for i in plan.resources])
+        refuse_foreign_topics(request.service, cluster, [topic_spec(i) for i in plan.resources])
         if request.dry_run:
             return _dry_run(request, context, cluster, plan)
 
@@ -320,7 +321,7 @@ def _dry_run(
     """Show exactly what a real run would do; reading the cluster is the only call."""
     results = []
     for item in plan.resources:
-        spec = _topic_spec(item)
+        spec = topic_spec(item)
         state = describe_topic(cluster, name=spec.name)
         differences = [] if state is None else topic_differences(state, spec)
         if state is None:

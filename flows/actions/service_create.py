@@ -26,10 +26,8 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from blocks import (
-    KAFKA_BLOCK,
     GitHubOrganization,
     KafkaCluster,
-    load_block,
 )
 from flows.actions.aws_compute_create import (
     ComputeCreateRequest,
@@ -51,10 +49,12 @@ from flows.actions.github_repo_create import (
     repo_ensurers,
     repo_plan,
 )
+from flows.actions.kafka_topics_create import RESOURCE_KIND as TOPIC_KIND
 from flows.actions.kafka_topics_create import (
     TopicResult,
     TopicsCreateRequest,
     refuse_foreign_topics,
+    topic_spec,
     topics_ensurers,
     topics_plan,
 )
@@ -72,7 +72,6 @@ from registry.domains import require_topic_domain
 from registry.errors import Conflict, NotFound
 from registry.models import ServiceStatus
 from tasks.aws.iam import get_account_id
-from tasks.kafka import TopicSpec
 
 __all__ = [
     "ACTION",
@@ -324,23 +323,16 @@ def _context(
     )
 
 
-def _refuse_foreign(request: ServiceCreateRequest, context: ServiceContext, plan: Plan) -> None:
+def _refuse_foreign(
+    request: ServiceCreateRequest, context: ServiceContext, plan: Plan, kafka: KafkaCluster
+) -> None:
     """The topics part's checks before any side effect: the domain is the team's, and no
     requested topic exists as another's."""
     with registry_session() as session:
         require_topic_domain(session, team=context.team, domain=context.team)
-    specs = [
-        TopicSpec(
-            name=item.ref.name,
-            partitions=item.spec["partitions"],
-            replication_factor=item.spec["replication_factor"],
-            configs=item.spec["configs"],
-        )
-        for item in plan.resources
-        if item.ref.kind == "kafka_topic"
-    ]
+    specs = [topic_spec(item) for item in plan.resources if item.ref.kind == TOPIC_KIND]
     if specs:
-        refuse_foreign_topics(request.name, load_block(KafkaCluster, KAFKA_BLOCK), specs)
+        refuse_foreign_topics(request.name, kafka, specs)
 
 
 @flow(
@@ -364,7 +356,7 @@ def service_create(request: ServiceCreateRequest) -> ServiceCreateResult:
             region=region,
             seen_topics={},
         )
-        _refuse_foreign(request, context, plan)
+        _refuse_foreign(request, context, plan, providers.kafka)
         if request.dry_run:
             return _dry_run(request, people, plan, context, region)
         with registry_session() as session:

@@ -28,6 +28,7 @@ from flows.actions.github_pipeline_create import (
     render_workflow,
 )
 from flows.actions.github_repo_create import codeowners_file
+from flows.actions.kafka_topics_create import topic_spec
 from flows.actions.service_create import ServiceCreateRequest, service_plan
 from flows.engine.context import ServiceContext
 from flows.engine.plan import PlannedResource
@@ -46,7 +47,7 @@ from tasks.github import (
     ensure_topics,
     find_repository,
 )
-from tasks.kafka import TopicSpec, describe_topic, ensure_topic
+from tasks.kafka import describe_topic, ensure_topic
 
 __all__ = ["bare_service", "make_shared_resources"]
 
@@ -224,16 +225,7 @@ def _make(
             tags=tags,
         )
     if kind == "kafka_topic":
-        return ensure_topic.fn(
-            kafka,
-            spec=TopicSpec(
-                name=item.ref.name,
-                partitions=spec["partitions"],
-                replication_factor=spec["replication_factor"],
-                configs=spec["configs"],
-            ),
-            update=False,
-        )
+        return ensure_topic.fn(kafka, spec=topic_spec(item), update=False)
     raise ValueError(f"the bare script does not know how to make a {kind}")
 
 
