@@ -261,7 +261,11 @@ def test_lists_are_paged_with_link_headers(server: ServerHandle, gh: Github) -> 
     paged.close()
 
 
-def test_urls_are_built_from_the_request_host(server: ServerHandle) -> None:
+def test_urls_are_built_from_the_request_host(
+    server: ServerHandle, control: FakeGitHubControl
+) -> None:
+    # `control` seeds the world: the server is per module, and a test before this one (in
+    # whatever order xdist gives) may have left another world behind.
     port = server.url.rsplit(":", 1)[1]
     # Connected to the server's own address with `Host: localhost:<port>`: "localhost" may
     # resolve to ::1, where another process can hold the same port (CI saw a foreign
@@ -283,7 +287,9 @@ def test_calls_without_a_token_are_refused(server: ServerHandle) -> None:
     assert httpx.get(f"{server.url}/_fake/health").json() == {"ok": True}
 
 
-def test_unknown_paths_answer_githubs_not_found(server: ServerHandle) -> None:
+def test_unknown_paths_answer_githubs_not_found(
+    server: ServerHandle, control: FakeGitHubControl
+) -> None:
     answer = httpx.get(
         f"{server.url}/repos/acme/service-template/no-such-thing", headers={"Authorization": "t"}
     )
@@ -295,7 +301,9 @@ def test_unknown_paths_answer_githubs_not_found(server: ServerHandle) -> None:
     }
 
 
-def test_invalid_bodies_are_refused_with_422(server: ServerHandle) -> None:
+def test_invalid_bodies_are_refused_with_422(
+    server: ServerHandle, control: FakeGitHubControl
+) -> None:
     answer = httpx.put(
         f"{server.url}/repos/acme/service-template/contents/x.txt",
         headers={"Authorization": "t"},
