@@ -40,6 +40,7 @@ from blocks import (
     KafkaCluster,
     RegistryDatabase,
 )
+from paved.automations import ensure_crash_detection
 from paved.settings import Settings
 from registry.db import make_engine, migrate, session_scope
 from registry.queries import set_notify_channel
@@ -111,6 +112,7 @@ def bootstrap(settings: Settings, *, run_demo: bool = True) -> DemoRun | None:
         save_notification_blocks(settings, seed)
         ensure_work_pool(settings.work_pool, concurrency=settings.work_pool_concurrency)
         deploy(settings)
+        ensure_crash_detection()
         return run_demo_request(settings, seed) if run_demo else None
 
 

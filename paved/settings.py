@@ -29,6 +29,11 @@ __all__ = ["DATABASE_MODE_FILE", "Database", "Settings", "remembered_database"]
 Database = Literal["sqlite", "postgres"]
 
 DATABASE_MODE_FILE = "database"
+# Seconds between a flow run's heartbeats (Prefect's minimum is 30), and without one after
+# which the automation of paved.automations marks the run Crashed: three missed beats, so a
+# run slowed by a busy machine is not taken for dead.
+HEARTBEAT_SECONDS = 30
+CRASH_AFTER_SECONDS = 90
 """Under `home`: the database mode the stack was last started in (`sqlite` or `postgres`)."""
 
 
@@ -301,6 +306,9 @@ class Settings(BaseModel):
             # the warm worker a run starts within 0.1 s of being picked up, so the poll is
             # most of the wait: 0.5 s (one light read, twice a second).
             "PREFECT_WORKER_QUERY_SECONDS": "0.5",
+            # Every flow run sends a heartbeat event this often (Prefect's minimum); the
+            # automation of paved.automations marks a run Crashed once they stop.
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
             # SQLite answers 503 under concurrent writes and clients back off silently.
             "PREFECT_API_LOG_RETRYABLE_ERRORS": "true",
             # The SQLite-backed server answers 503 under bursts of writes; clients back

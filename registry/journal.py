@@ -26,6 +26,7 @@ __all__ = [
     "journal_for_run",
     "latest_journal",
     "pending_approval",
+    "run_started_since",
     "run_summaries",
 ]
 
@@ -163,6 +164,18 @@ def latest_journal(
     if limit is not None:
         statement = statement.limit(limit)
     return list(session.scalars(statement))
+
+
+def run_started_since(
+    session: Session, *, service: str, since: datetime, other_than: str | UUID
+) -> bool:
+    """Whether a run of `service` other than `other_than` started at or after `since`."""
+    statement = select(JournalEntry.id).where(
+        JournalEntry.service == service,
+        JournalEntry.flow_run_id != str(other_than),
+        JournalEntry.started_at >= since,
+    )
+    return session.scalar(statement.limit(1)) is not None
 
 
 def pending_approval(session: Session, *, flow_run_id: str | UUID) -> str | None:

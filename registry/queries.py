@@ -41,6 +41,7 @@ from registry.journal import (
     journal_for_run,
     latest_journal,
     pending_approval,
+    run_started_since,
     run_summaries,
 )
 from registry.links import (
@@ -77,6 +78,7 @@ from registry.services import (
     service_loader_options,
     set_ownership,
     set_service_status,
+    settle_unfinished,
     upsert_resource,
 )
 
@@ -127,11 +129,13 @@ __all__ = [
     "require_service",
     "require_team",
     "revoke_access",
+    "run_started_since",
     "run_summaries",
     "service_loader_options",
     "set_notify_channel",
     "set_ownership",
     "set_service_status",
+    "settle_unfinished",
     "team_members",
     "upsert_person",
     "upsert_resource",

@@ -40,6 +40,7 @@ __all__ = [
     "service_loader_options",
     "set_ownership",
     "set_service_status",
+    "settle_unfinished",
     "upsert_resource",
 ]
 
@@ -231,6 +232,28 @@ def _resource_loader_options() -> list[LoaderOption]:
         joinedload(Resource.service).joinedload(Service.team),
         joinedload(Resource.service).joinedload(Service.owner),
     ]
+
+
+def settle_unfinished(session: Session, *, service: str, error: str) -> int:
+    """After a run of `service` died without writing its results: each of its resources
+    still `provisioning` becomes `failed` with `error`, and a `provisioning` service
+    becomes `failed` (it was never whole). Returns how many resources changed.
+
+    The caller makes sure no later run of the service is writing those statuses."""
+    row = get_service(session, name=service)
+    if row is None:
+        return 0
+    settled = 0
+    for resource in find_resources(session, service=service, status=ResourceStatus.PROVISIONING):
+        previous = resource.status
+        resource.status = ResourceStatus.FAILED
+        resource.error = error
+        _record_resource_status(session, resource, row, previous=previous)
+        settled += 1
+    if row.status == ServiceStatus.PROVISIONING:
+        set_service_status(session, name=service, status=ServiceStatus.FAILED)
+    session.flush()
+    return settled
 
 
 def upsert_resource(
