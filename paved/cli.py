@@ -221,9 +221,25 @@ def who_owns(
         "service status": str(answer.status),
         "matched by": answer.matched + (f" ({answer.resource})" if answer.resource else ""),
     }
+    if answer.resource_status is not None:
+        rows["resource status"] = str(answer.resource_status) + (
+            f": {answer.resource_error}" if answer.resource_error else ""
+        )
     for role, who in rows.items():
         table.add_row(role, Text(who))
     Console().print(table)
+    hint = _STATUS_HINTS.get(str(answer.status))
+    if hint:
+        Console(stderr=True).print(Text(f"{answer.service} is {answer.status}: {hint}"))
+
+
+# What a person reading who-owns should make of a service that is not simply active.
+_STATUS_HINTS = {
+    "provisioning": "a run is making it; not every part of it exists yet",
+    "failed": "its last run fell short, so some parts were never made; re-run the request "
+    "(it converges) or see `paved journal list --service` for the error",
+    "retired": "it was decommissioned",
+}
 
 
 def _masked(url: str) -> str:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from registry.models import Person, Resource, Service, ServiceStatus
+from registry.models import Person, Resource, ResourceStatus, Service, ServiceStatus
 from registry.services import get_service, service_loader_options
 
 __all__ = ["MATCHED_BY", "Ownership", "ownership_of"]
@@ -26,7 +26,9 @@ class Ownership:
     """The people accountable for a service (handles), and how the thing asked about matched.
 
     ``matched`` is one of ``MATCHED_BY``; ``resource`` is the matched resource's policy
-    name, None when the thing was the service itself.
+    name, None when the thing was the service itself, and ``resource_status`` and
+    ``resource_error`` say how far its making got (a crashed or failed run leaves it
+    ``failed`` with the error; a run at work, ``provisioning``).
     """
 
     service: str
@@ -39,6 +41,8 @@ class Ownership:
     status: ServiceStatus
     matched: str
     resource: str | None = None
+    resource_status: ResourceStatus | None = None
+    resource_error: str | None = None
 
 
 def ownership_of(session: Session, *, thing: str) -> Ownership | None:
@@ -77,7 +81,7 @@ def ownership_of(session: Session, *, thing: str) -> Ownership | None:
                 .options(*service_loader_options())
                 .where(Service.id == resource.service_id)
             ).one()
-            return _ownership(owning, matched=matched, resource=resource.name)
+            return _ownership(owning, matched=matched, resource=resource)
     return None
 
 
@@ -102,7 +106,7 @@ def _url_forms(text: str) -> tuple[set[str], set[str]]:
     return urls, external_ids
 
 
-def _ownership(service: Service, *, matched: str, resource: str | None) -> Ownership:
+def _ownership(service: Service, *, matched: str, resource: Resource | None) -> Ownership:
     def handle(person: Person | None) -> str | None:
         return person.handle if person is not None else None
 
@@ -116,5 +120,7 @@ def _ownership(service: Service, *, matched: str, resource: str | None) -> Owner
         cost_watcher=handle(service.cost_watcher),
         status=service.status,
         matched=matched,
-        resource=resource,
+        resource=None if resource is None else resource.name,
+        resource_status=None if resource is None else resource.status,
+        resource_error=None if resource is None else resource.error,
     )
