@@ -42,6 +42,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "findings": ("paved.audit_cli", "findings"),
     "up": ("paved.stack_cli", "up"),
     "down": ("paved.stack_cli", "down"),
+    "reset": ("paved.stack_cli", "reset"),
     "start": ("paved.stack_cli", "start"),
     "stop": ("paved.stack_cli", "stop"),
     "status": ("paved.stack_cli", "status"),

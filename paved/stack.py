@@ -458,6 +458,39 @@ def _ensure_registry(settings: Settings) -> str:
     return "migrated to head"
 
 
+# The sandbox's stand-ins for a provider, which keep their state in memory: one started
+# anew holds nothing that was made in it before.
+STAND_IN_PROVIDERS = {"github": "github", "aws": "aws", "kafka": "kafka"}
+
+
+def _forget_what_stand_ins_lost(settings: Settings, emptied: list[str]) -> str | None:
+    """The registry forgets the resources of the stand-ins started empty, so it never
+    answers for what no longer exists (registry.forget); says what it forgot, if anything."""
+    db = _registry_db()
+    from registry.forget import forget_provider_resources
+    from registry.models import Provider
+
+    engine = db.make_engine(settings.registry_url)
+    try:
+        with db.session_scope(engine) as session:
+            forgotten = forget_provider_resources(
+                session, providers=[Provider(STAND_IN_PROVIDERS[name]) for name in emptied]
+            )
+    finally:
+        engine.dispose()
+    if not forgotten.resources:
+        return None
+    said = (
+        f"{', '.join(emptied)} started empty (the sandbox keeps no provider state across "
+        f"restarts), so the registry forgot their {forgotten.resources} resource(s)"
+    )
+    if forgotten.services:
+        said += f" and the services left with none ({', '.join(forgotten.services)})"
+    if forgotten.failed:
+        said += f"; re-run the requests of {', '.join(forgotten.failed)} (now failed)"
+    return said + "; the journal keeps their history"
+
+
 # --- the stack ---------------------------------------------------------------------------
 
 
@@ -484,6 +517,7 @@ def start_stack(
         directory.mkdir(parents=True, exist_ok=True)
     _remember_database(settings)
     processes = managed_processes(settings)
+    emptied: list[str] = []  # stand-ins started afresh, with nothing of what was made before
     for name in COMPONENTS:
         if name not in selected:
             continue
@@ -500,12 +534,18 @@ def start_stack(
                 _require_prefect(settings, processes["prefect"])
             result = processes[name].ensure_started()
             message = _describe(result)
+            if name in STAND_IN_PROVIDERS and result.started:
+                emptied.append(name)
             if name == "worker" and result.started:
                 crashed = crash_orphaned_runs(settings)
                 if crashed:
                     message += f"; {crashed} run(s) left by the previous worker marked Crashed"
         if progress is not None:
             progress(name, message)
+    if emptied and _registry_probe(settings).healthy:
+        forgot = _forget_what_stand_ins_lost(settings, emptied)
+        if forgot and progress is not None:
+            progress("registry", forgot)
     # Back on SQLite, the whole stack restarted: a cluster of the postgres mode is idle.
     if components is None and settings.database == "sqlite":
         stopped = processes["postgres"].stop()

@@ -171,6 +171,62 @@ def up(
     _after_stack_started(settings, console)
 
 
+# The stand-ins and what runs requests: stopped for the reset, so nothing writes meanwhile.
+_RESET_STOPS = ("worker", "github", "aws", "kafka")
+
+
+def reset(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
+) -> None:
+    """Return the sandbox to its seed: fake GitHub, moto and Tansu emptied, the registry
+    (journal included) made anew from the seed, then the stack started as `paved up` does.
+
+    Prefect's run history is kept. Asks first: everything made in the sandbox is lost.
+    """
+    settings = load_settings()
+    console = Console()
+    if not yes and not typer.confirm(
+        f"Reset the sandbox in {settings.home}? Every repository, AWS resource, topic and "
+        "registry row made in it (the journal too) is lost",
+        default=False,
+    ):
+        _stderr.print("Nothing was reset.")
+        raise typer.Exit(1)
+    try:
+        stopped = stop_stack(settings, components=_RESET_STOPS)
+        from registry.db import wipe
+
+        if _registry_exists(settings):
+            wipe(settings.registry_url)
+        console.print(
+            Text(
+                f"✓ stopped {', '.join(stopped) or 'nothing (it was not running)'}; "
+                "the registry is wiped"
+            )
+        )
+        status = start_stack(
+            settings, progress=lambda name, message: _progress_line(console, name, message)
+        )
+    except StackError as exc:
+        raise _fail(exc) from exc
+    console.print(_status_table(status))
+    _after_stack_started(settings, console)
+
+
+def _registry_exists(settings: Settings) -> bool:
+    from registry.db import current_revision
+
+    try:
+        return current_revision(settings.registry_url) is not None
+    except Exception:  # a database server that is down: nothing to wipe there yet
+        return False
+
+
+def _progress_line(console: Console, component: str, message: str) -> None:
+    if message != "starting":
+        console.print(Text(f"✓ {component}: {message}"))
+
+
 def down() -> None:
     """Stop the local stack's processes (state under PAVED_HOME is kept)."""
     settings = load_settings()

@@ -32,6 +32,7 @@ __all__ = [
     "migrate",
     "normalize_url",
     "session_scope",
+    "wipe",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -168,6 +169,22 @@ def migrate(url: str | URL) -> None:
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+def wipe(url: str | URL) -> None:
+    """Drop every table of the registry at ``url``, Alembic's version table included, so
+    that `migrate` makes it anew (`paved reset`). Everything in it is lost."""
+    from sqlalchemy import MetaData
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            # Reflected, not the models' metadata: tables of an older schema go too.
+            existing = MetaData()
+            existing.reflect(bind=connection)
+            existing.drop_all(bind=connection)
     finally:
         engine.dispose()
 

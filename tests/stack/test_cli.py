@@ -1,4 +1,4 @@
-"""`paved up`, `paved down` and `paved status` as a developer types them."""
+"""`paved up`, `paved down`, `paved reset` and `paved status` as a developer types them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from paved.cli import app
 from paved.settings import Settings
+from paved.stack import stack_status, start_stack
 
 runner = CliRunner()
 
@@ -99,3 +100,27 @@ def test_no_arguments_shows_help() -> None:
     result = runner.invoke(app, [])
 
     assert "up" in result.output and "down" in result.output and "status" in result.output
+
+
+def test_reset_asks_first_and_touches_nothing_when_told_no(settings: Settings) -> None:
+    start_stack(settings, components=["github", "registry"])
+    registry = settings.home / "registry.db"
+    before = registry.stat().st_mtime_ns
+
+    result = runner.invoke(app, ["reset"], input="n\n")
+
+    assert result.exit_code == 1
+    assert "Every repository, AWS resource, topic and registry row made in it" in result.output
+    assert "Nothing was reset." in result.stderr
+    assert stack_status(settings).components["github"].healthy  # still running
+    assert registry.stat().st_mtime_ns == before
+
+
+def test_the_registry_wipe_leaves_a_database_migrate_makes_anew(settings: Settings) -> None:
+    from registry.db import current_revision, head_revision, migrate, wipe
+
+    start_stack(settings, components=["registry"])
+    wipe(settings.registry_url)
+    assert current_revision(settings.registry_url) is None
+    migrate(settings.registry_url)
+    assert current_revision(settings.registry_url) == head_revision()
