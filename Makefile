@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_BIN := /usr/lib/postgresql/15/bin
 
-.PHONY: up up-postgres up-sqlite down status test lint unit contract bench clean venv-test venv-up node postgres chromium
+.PHONY: up up-postgres up-sqlite up-scale up-single down status test lint unit contract bench chaos clean venv-test venv-up node postgres redis chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; \
 	fi
 
+# Debian's Redis, for Prefect's messaging in the scale topology (`make up-scale`).
+redis:
+	@if ! command -v redis-server >/dev/null; then \
+		echo "Installing redis-server (Prefect's messaging when scaled out)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi
+
 # Debian's Chromium, for the browser tests (Playwright drives it; no browser download).
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
@@ -54,6 +61,14 @@ up-postgres: venv-up postgres
 
 up-sqlite: venv-up
 	$(BIN)/paved up --sqlite
+
+# The topology a company runs (PostgreSQL, Redis, two API servers, services apart, three
+# workers); remembered until `make up-single`.
+up-scale: venv-up postgres redis
+	$(BIN)/paved up --scale
+
+up-single: venv-up
+	$(BIN)/paved up --single
 
 down:
 	@if [ -x $(BIN)/paved ]; then $(BIN)/paved down; else echo "nothing to stop: no $(VENV)"; fi

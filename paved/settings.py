@@ -50,6 +50,18 @@ def remembered_database(home: Path) -> Database | None:
     return None
 
 
+TOPOLOGY_FILE = "topology"
+
+
+def remembered_scale(home: Path) -> bool | None:
+    """Whether `paved up` last ran the stack under `home` scaled out; None if never said."""
+    try:
+        topology = (home / TOPOLOGY_FILE).read_text().strip()
+    except OSError:
+        return None
+    return topology == "scale" if topology in ("scale", "single") else None
+
+
 # sandbox.launch.DEFAULT_SEED_FILE, without importing sandbox.launch (and httpx with it):
 # every `paved` command reads these settings, few launch anything.
 DEFAULT_SEED_FILE = Path(sandbox.__file__).with_name("seed.yaml")
@@ -105,6 +117,23 @@ class Settings(BaseModel):
         ge=1,
         le=65535,
         description="The local PostgreSQL cluster (database mode postgres only).",
+    )
+    scale: bool = Field(
+        default=False,
+        description="Run the topology a company runs (`paved up --scale`): PostgreSQL, Redis "
+        "for Prefect's messaging, two Prefect API servers without services behind a "
+        "balancer, Prefect's services in a process of their own, three workers. Implies "
+        "database postgres. When not given, as the stack was last started.",
+    )
+    redis_port: int = Field(
+        default=4379, ge=1, le=65535, description="Redis, for Prefect's messaging (scale only)."
+    )
+    prefect_api_first_port: int = Field(
+        default=4211,
+        ge=1,
+        le=65534,
+        description="The scale topology's two Prefect API servers listen on this port and "
+        "the next; the balancer on `prefect_port` relays to them.",
     )
     postgres_bin: Path = Field(
         default=Path("/usr/lib/postgresql/15/bin"),
@@ -179,6 +208,12 @@ class Settings(BaseModel):
     def _default_database_and_registry_url(self) -> Settings:
         # Neither given nor in the environment: the stack keeps the mode it was started in,
         # so `paved status` and `paved down` look at the same stack as the last `paved up`.
+        if "scale" not in self.model_fields_set:
+            self.scale = bool(remembered_scale(self.home))
+        if self.scale:
+            if "database" in self.model_fields_set and self.database != "postgres":
+                raise ValueError("the scale topology runs on PostgreSQL: database must be postgres")
+            self.database = "postgres"
         if "database" not in self.model_fields_set:
             self.database = remembered_database(self.home) or "sqlite"
         if not self.registry_url:
@@ -314,5 +349,28 @@ class Settings(BaseModel):
             # The SQLite-backed server answers 503 under bursts of writes; clients back
             # off and retry rather than failing the run (PostgreSQL is the cure at volume).
             "PREFECT_CLIENT_MAX_RETRIES": "10",
+            **(self.scale_prefect_env() if self.scale else {}),
             **self.paved_env(),
+        }
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.host}:{self.redis_port}"
+
+    @property
+    def prefect_api_ports(self) -> tuple[int, int]:
+        """The scale topology's API servers."""
+        return self.prefect_api_first_port, self.prefect_api_first_port + 1
+
+    def scale_prefect_env(self) -> dict[str, str]:
+        """What several Prefect servers and workers share beyond the database: events,
+        the cache and concurrency leases in Redis (prefect-redis), and the Docket of
+        Prefect's background work; the schema is migrated once, apart, not by each server."""
+        return {
+            "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+            "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+            "PREFECT_REDIS_MESSAGING_URL": f"{self.redis_url}/0",
+            "PREFECT_SERVER_DOCKET_URL": f"{self.redis_url}/1",
+            "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
         }

@@ -24,7 +24,9 @@ component is left alone, a stale, broken or outdated one is replaced. The databa
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +45,13 @@ from paved.processes import (
     pid_file_path,
     read_pid_file,
 )
-from paved.settings import DATABASE_MODE_FILE, Settings, remembered_database
+from paved.settings import (
+    DATABASE_MODE_FILE,
+    TOPOLOGY_FILE,
+    Settings,
+    remembered_database,
+    remembered_scale,
+)
 from paved.stack_secrets import StackSecrets
 from sandbox import launch
 from sandbox.launch import LaunchSpec, Probe, http_probe
@@ -71,22 +79,54 @@ COMPONENTS = (
     "kafka",
     "notify",
     "postgres",
+    "redis",
+    "prefect-api-1",
+    "prefect-api-2",
+    "prefect-services",
     "prefect",
     "gateway",
     "worker",
+    "worker-2",
+    "worker-3",
     "registry",
 )
-"""Every component, in start order; postgres is one in the postgres database mode only."""
-_STOP_ORDER = ("worker", "gateway", "prefect", "postgres", "notify", "kafka", "aws", "github")
+"""Every component, in start order; postgres is one in the postgres database mode only,
+and redis, prefect-api-*, prefect-services and worker-2/3 in the scale topology only (where
+`prefect` is the balancer in front of the API servers)."""
+SCALE_ONLY = frozenset(
+    {"redis", "prefect-api-1", "prefect-api-2", "prefect-services", "worker-2", "worker-3"}
+)
+_STOP_ORDER = (
+    "worker",
+    "worker-2",
+    "worker-3",
+    "gateway",
+    "prefect",
+    "prefect-services",
+    "prefect-api-1",
+    "prefect-api-2",
+    "redis",
+    "postgres",
+    "notify",
+    "kafka",
+    "aws",
+    "github",
+)
 _STATUS_ORDER = (
     "gateway",
     "prefect",
+    "prefect-api-1",
+    "prefect-api-2",
+    "prefect-services",
     "worker",
+    "worker-2",
+    "worker-3",
     "github",
     "aws",
     "kafka",
     "notify",
     "postgres",
+    "redis",
     "registry",
 )
 
@@ -115,6 +155,10 @@ class StackStatus(BaseModel):
     database: str = Field(
         default="sqlite", description="Where Prefect and the registry keep data: sqlite|postgres."
     )
+    topology: str = Field(
+        default="single",
+        description="single: one Prefect server and worker; scale: see `paved up --scale`.",
+    )
 
     @property
     def healthy(self) -> bool:
@@ -141,6 +185,122 @@ def _prefect_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
         # Migrating a fresh SQLite database takes ~10-22 s on a small machine.
         startup_timeout=120.0,
     )
+
+
+# --- the scale topology: Redis, two API servers, their services, a balancer -------------
+
+
+def _redis_spec(settings: Settings) -> LaunchSpec:
+    directory = settings.home / "redis"
+    if settings.scale:
+        directory.mkdir(parents=True, exist_ok=True)
+    return LaunchSpec(
+        name="redis",
+        # Debian's redis-server (`make redis` installs it). Prefect's messages are
+        # transient: no snapshots, no append-only file.
+        argv=(
+            "redis-server",
+            "--bind",
+            settings.host,
+            "--port",
+            str(settings.redis_port),
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ),
+        health=lambda: launch.tcp_probe(settings.host, settings.redis_port),
+        port=settings.redis_port,
+        host=settings.host,
+        startup_timeout=20.0,
+    )
+
+
+def _prefect_api_spec(settings: Settings, secrets: StackSecrets, number: int) -> LaunchSpec:
+    port = settings.prefect_api_ports[number - 1]
+    return LaunchSpec(
+        name=f"prefect-api-{number}",
+        argv=(
+            launch.venv_script("prefect"),
+            "server",
+            "start",
+            "--host",
+            settings.host,
+            "--port",
+            str(port),
+            # The loop services run once, in prefect-services, not in every API server.
+            "--no-services",
+        ),
+        health=lambda: http_probe(f"http://{settings.host}:{port}/api/health"),
+        port=port,
+        host=settings.host,
+        env={**settings.prefect_env(secrets), "PYTHONUNBUFFERED": "1"},
+        cwd=settings.project_dir,
+        startup_timeout=120.0,
+    )
+
+
+def _prefect_services_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
+    def alive() -> Probe:
+        # No port of its own: healthy while it runs, and the database and Redis it works
+        # with answer.
+        return launch.tcp_probe(settings.host, settings.redis_port)
+
+    return LaunchSpec(
+        name="prefect-services",
+        argv=(launch.venv_script("prefect"), "server", "services", "start"),
+        health=alive,
+        env={**settings.prefect_env(secrets), "PYTHONUNBUFFERED": "1"},
+        cwd=settings.project_dir,
+        startup_timeout=60.0,
+    )
+
+
+def _balancer_spec(settings: Settings) -> LaunchSpec:
+    upstreams: list[str] = []
+    for port in settings.prefect_api_ports:
+        upstreams += ["--upstream", f"{settings.host}:{port}"]
+    return LaunchSpec(
+        name="prefect",
+        argv=(
+            sys.executable,
+            "-m",
+            "paved.balancer",
+            "--listen",
+            f"{settings.host}:{settings.prefect_port}",
+            *upstreams,
+        ),
+        health=lambda: http_probe(f"{settings.prefect_api_url}/health"),
+        port=settings.prefect_port,
+        host=settings.host,
+        env={"PYTHONUNBUFFERED": "1"},
+        cwd=settings.project_dir,
+        startup_timeout=30.0,
+    )
+
+
+def _migrate_prefect(settings: Settings) -> str:
+    """Prefect's schema, migrated once and apart (its API servers do not migrate on start,
+    so two of them never race to)."""
+    import subprocess
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [launch.venv_script("prefect"), "server", "database", "upgrade", "-y"],
+        env={**os.environ, **settings.prefect_env()},
+        cwd=settings.project_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ComponentFailed(
+            "prefect-api-1", "migrating Prefect's database failed:\n" + done.stderr[-2000:]
+        )
+    return f"Prefect's database migrated in {time.monotonic() - started:.1f} s; "
 
 
 def _gateway_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
@@ -171,11 +331,19 @@ def _gateway_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
     )
 
 
-def _worker_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
+def worker_name(component: str) -> str:
+    """The name a worker component registers in Prefect: `worker` is paved-local-worker,
+    `worker-2` paved-local-worker-2 (the scale topology runs three)."""
+    return WORKER_NAME + component.removeprefix("worker")
+
+
+def _worker_spec(
+    settings: Settings, secrets: StackSecrets, component: str = "worker"
+) -> LaunchSpec:
     return LaunchSpec(
-        name="worker",
-        argv=_worker_argv(settings),
-        health=lambda: _worker_probe(settings),
+        name=component,
+        argv=_worker_argv(settings, worker_name(component)),
+        health=lambda: _worker_probe(settings, component),
         env={**settings.prefect_env(secrets), "PYTHONUNBUFFERED": "1"},
         # Flow runs start in the worker's directory: the checkout with prefect.yaml.
         cwd=settings.project_dir,
@@ -198,7 +366,7 @@ def code_version(project_dir: Path) -> str:
     return str(newest)
 
 
-def _worker_argv(settings: Settings) -> tuple[str, ...]:
+def _worker_argv(settings: Settings, name: str = WORKER_NAME) -> tuple[str, ...]:
     """Prefect's process worker, or Paved's warm one (same pool, type and name).
 
     The warm worker's command line carries the code's version: after an edit to flows/,
@@ -212,7 +380,7 @@ def _worker_argv(settings: Settings) -> tuple[str, ...]:
             "--pool",
             settings.work_pool,
             "--name",
-            WORKER_NAME,
+            name,
             "--code-version",
             code_version(settings.project_dir),
         )
@@ -225,19 +393,20 @@ def _worker_argv(settings: Settings) -> tuple[str, ...]:
         "--type",
         "process",
         "--name",
-        WORKER_NAME,
+        name,
     )
 
 
-def _worker_probe(settings: Settings) -> Probe:
+def _worker_probe(settings: Settings, component: str = "worker") -> Probe:
     """Online in Prefect, with a heartbeat sent after our worker process was started.
 
     Prefect keeps a stopped worker ONLINE until its heartbeat expires (a minute or more),
     so the status alone would call a freshly restarted worker healthy before it is.
     """
-    record = read_pid_file(pid_file_path(settings.pids_dir, "worker"))
+    record = read_pid_file(pid_file_path(settings.pids_dir, component))
     if record is None:
         return Probe(False, "no PID file")
+    name = worker_name(component)
     url = f"{settings.prefect_api_url}/work_pools/{settings.work_pool}/workers/filter"
     try:
         response = httpx.post(
@@ -254,7 +423,7 @@ def _worker_probe(settings: Settings) -> Probe:
     if response.status_code != 200:
         return Probe(False, f"POST {url} answered {response.status_code}")
     for worker in response.json():
-        if worker.get("name") != WORKER_NAME:
+        if worker.get("name") != name:
             continue
         if worker.get("status") != "ONLINE":
             return Probe(False, f"Prefect reports the worker {worker.get('status')}")
@@ -262,7 +431,7 @@ def _worker_probe(settings: Settings) -> Probe:
         if heartbeat.timestamp() < record.started_at:
             return Probe(False, "no heartbeat from this worker process yet")
         return Probe(True)
-    return Probe(False, f"no worker {WORKER_NAME!r} registered in pool {settings.work_pool!r}")
+    return Probe(False, f"no worker {name!r} registered in pool {settings.work_pool!r}")
 
 
 def managed_processes(settings: Settings, *, starting: bool = True) -> dict[str, ManagedProcess]:
@@ -297,9 +466,18 @@ def managed_processes(settings: Settings, *, starting: bool = True) -> dict[str,
         ),
         # Always known, so that `paved down` also stops a cluster left by the other mode.
         (postgres_spec(settings), "PAVED_POSTGRES_PORT"),
-        (_prefect_spec(settings, secrets), "PAVED_PREFECT_PORT"),
+        (_redis_spec(settings), "PAVED_REDIS_PORT"),
+        (_prefect_api_spec(settings, secrets, 1), "PAVED_PREFECT_API_FIRST_PORT"),
+        (_prefect_api_spec(settings, secrets, 2), "PAVED_PREFECT_API_FIRST_PORT"),
+        (_prefect_services_spec(settings, secrets), None),
+        (
+            _balancer_spec(settings) if settings.scale else _prefect_spec(settings, secrets),
+            "PAVED_PREFECT_PORT",
+        ),
         (_gateway_spec(settings, secrets), "PAVED_GATEWAY_PORT"),
         (_worker_spec(settings, secrets), None),
+        (_worker_spec(settings, secrets, "worker-2"), None),
+        (_worker_spec(settings, secrets, "worker-3"), None),
     )
     return {
         spec.name: ManagedProcess(
@@ -318,6 +496,11 @@ def _urls(settings: Settings) -> dict[str, dict[str, str]]:
         "kafka": {"url": settings.kafka_bootstrap},
         "notify": {"url": settings.notify_url},
         "postgres": {"url": f"postgresql://{SUPERUSER}@{settings.host}:{settings.postgres_port}"},
+        "redis": {"url": settings.redis_url},
+        **{
+            f"prefect-api-{number}": {"url": f"http://{settings.host}:{port}/api"}
+            for number, port in enumerate(settings.prefect_api_ports, start=1)
+        },
         # A PostgreSQL URL carries a password: status shows it masked.
         "registry": {"url": _without_password(settings.registry_url)},
     }
@@ -330,10 +513,13 @@ def _without_password(url: str) -> str:
 
 
 def stack_components(settings: Settings) -> tuple[str, ...]:
-    """The components of the stack in its database mode, in start order."""
-    if settings.database == "postgres":
-        return COMPONENTS
-    return tuple(name for name in COMPONENTS if name != "postgres")
+    """The components of the stack in its database mode and topology, in start order."""
+    return tuple(
+        name
+        for name in COMPONENTS
+        if (name != "postgres" or settings.database == "postgres")
+        and (name not in SCALE_ONLY or settings.scale)
+    )
 
 
 def _selected(components: Collection[str] | None) -> set[str]:
@@ -382,20 +568,24 @@ def _leave_the_other_mode(settings: Settings, progress: Progress | None) -> None
     the repository exists and the registry does not know it).
     """
     previous = remembered_database(settings.home)
-    if previous is None or previous == settings.database:
+    was_scaled = bool(remembered_scale(settings.home))
+    if (previous is None or previous == settings.database) and was_scaled == settings.scale:
         return
     stopped = stop_stack(settings)
     if stopped and progress is not None:
+        before = f"{previous}{' scaled out' if was_scaled else ''}"
+        now = f"{settings.database}{' scaled out' if settings.scale else ''}"
         progress(
             "stack",
-            f"database mode {previous} -> {settings.database}: stopped {', '.join(stopped)} "
-            "first, so the stand-ins start afresh",
+            f"mode {before} -> {now}: stopped {', '.join(stopped)} first, so the stand-ins "
+            "start afresh",
         )
 
 
 def _remember_database(settings: Settings) -> None:
     """Write down the mode the stack now runs in, for commands run without one."""
     (settings.home / DATABASE_MODE_FILE).write_text(f"{settings.database}\n")
+    (settings.home / TOPOLOGY_FILE).write_text("scale\n" if settings.scale else "single\n")
 
 
 # --- registry: a database, not a process -------------------------------------------------
@@ -530,13 +720,18 @@ def start_stack(
         else:
             if name == "prefect" and settings.database == "postgres":
                 _require_postgres(settings, processes["postgres"])
-            if name == "worker":
+            if name.startswith("worker"):
                 _require_prefect(settings, processes["prefect"])
+            migrated = ""
+            if name == "prefect-api-1" and not processes[name].status()[1].healthy:
+                migrated = _migrate_prefect(settings)
             result = processes[name].ensure_started()
-            message = _describe(result)
+            message = migrated + _describe(result)
             if name in STAND_IN_PROVIDERS and result.started:
                 emptied.append(name)
-            if name == "worker" and result.started:
+            # Only with one worker: in the scale topology the other workers' runs are
+            # alive, and a dead run is Crashed by the heartbeat automation anyway.
+            if name == "worker" and result.started and not settings.scale:
                 crashed = crash_orphaned_runs(settings)
                 if crashed:
                     message += f"; {crashed} run(s) left by the previous worker marked Crashed"
@@ -643,4 +838,9 @@ def stack_status(settings: Settings) -> StackStatus:
         statuses[name] = ComponentStatus(
             name=name, healthy=probe.healthy, pid=pid, detail=probe.detail, **urls.get(name, {})
         )
-    return StackStatus(components=statuses, home=str(settings.home), database=settings.database)
+    return StackStatus(
+        components=statuses,
+        home=str(settings.home),
+        database=settings.database,
+        topology="scale" if settings.scale else "single",
+    )

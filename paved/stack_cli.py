@@ -61,15 +61,20 @@ def _status_table(status: StackStatus) -> Table:
 _DATABASE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
-def _settings_in_mode(database: Database | None) -> Settings:
-    """The `PAVED_*` settings, in `database` mode when a flag names one; exits 2 when they
-    are invalid."""
-    if database is None:
+def _settings_in_mode(database: Database | None, scale: bool | None = None) -> Settings:
+    """The `PAVED_*` settings, in `database` mode and topology when flags name them; exits 2
+    when they are invalid."""
+    if database is None and scale is None:
         return load_settings()
     from pydantic import ValidationError
 
+    given: dict[str, object] = {}
+    if database is not None:
+        given["database"] = database
+    if scale is not None:
+        given["scale"] = scale
     try:
-        return Settings(database=database)
+        return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
         _stderr.print(Text(f"Invalid PAVED_* settings:\n{exc}", style="red"))
         raise typer.Exit(2) from exc
@@ -145,6 +150,19 @@ def up(
             help="Run them on SQLite files again (the default). The modes keep separate data.",
         ),
     ] = False,
+    scale: Annotated[
+        bool,
+        typer.Option(
+            "--scale",
+            help="The topology a company runs: PostgreSQL, Redis, two Prefect API servers "
+            "behind a balancer, Prefect's services apart, three workers (docs/local-stack.md); "
+            "remembered until --single.",
+        ),
+    ] = False,
+    single: Annotated[
+        bool,
+        typer.Option("--single", help="One Prefect server and one worker again (the default)."),
+    ] = False,
 ) -> None:
     """Start the local stack: fake GitHub, moto, Tansu, Prefect server and worker, registry.
 
@@ -152,9 +170,18 @@ def up(
     the stack was last started in unless a flag (or PAVED_DATABASE) names one.
     """
     mode = _mode(postgres, sqlite)
-    settings = _settings_in_mode(mode)
+    if scale and single:
+        raise typer.BadParameter("--scale and --single exclude each other")
+    if scale and sqlite:
+        raise typer.BadParameter("--scale runs on PostgreSQL: drop --sqlite")
+    topology = True if scale else (False if single else None)
+    if mode == "sqlite" and topology is None:
+        topology = False  # back on SQLite: one server and one worker
+    settings = _settings_in_mode(mode, topology)
     console = Console()
-    console.print(_database_line(settings, flag=mode is not None))
+    console.print(_database_line(settings, flag=mode is not None or scale))
+    if settings.scale:
+        console.print(Text("Topology: scaled out (`paved up --single` returns to one of each)"))
     try:
         with console.status("Starting the local stack") as spinner:
 

@@ -22,7 +22,7 @@ def test_status_json_of_a_stopped_stack(settings: Settings) -> None:
     document = json.loads(result.stdout)  # stdout holds the JSON and nothing else
     # "database" (issue 10): the mode the stack runs in; SQLite by default, and then the
     # postgres component is not part of the stack.
-    assert set(document) == {"components", "home", "database"}
+    assert set(document) == {"components", "home", "database", "topology"}
     assert document["home"] == str(settings.home)
     assert document["database"] == "sqlite"
     assert list(document["components"]) == [

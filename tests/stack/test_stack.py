@@ -20,6 +20,7 @@ from paved.processes import pid_file_path
 from paved.settings import Settings
 from paved.stack import (
     COMPONENTS,
+    SCALE_ONLY,
     WORKER_NAME,
     ComponentFailed,
     PortInUse,
@@ -187,12 +188,13 @@ def test_status_of_a_stopped_stack(settings: Settings) -> None:
     status = stack_status(settings)
 
     dumped = status.model_dump()
-    assert list(dumped) == ["components", "home", "database"]
+    assert list(dumped) == ["components", "home", "database", "topology"]
     assert dumped["home"] == str(settings.home)
-    assert dumped["database"] == "sqlite"
+    assert dumped["database"] == "sqlite" and dumped["topology"] == "single"
     assert list(dumped["components"]) == STATUS_ORDER
-    # The SQLite stack (the default) runs no PostgreSQL (issue 10's postgres mode does).
-    assert set(COMPONENTS) == {*STATUS_ORDER, "postgres"}
+    # The SQLite stack (the default) runs no PostgreSQL (issue 10's postgres mode does),
+    # nor the scale topology's extra processes (issue 11).
+    assert set(COMPONENTS) == {*STATUS_ORDER, "postgres", *SCALE_ONLY}
     for name, component in dumped["components"].items():
         assert component["name"] == name
         assert component["healthy"] is False
