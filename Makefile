@@ -96,5 +96,12 @@ bench: venv-test
 	$(BIN)/python -m tests.perf.bench_registry $(if $(PG),--postgres-url $(PG))
 	$(BIN)/python -m tests.perf.bench_audit $(if $(AUDIT_PG),--postgres-url $(AUDIT_PG))
 
+# Faults under a burst on the scale topology (docs/local-stack.md); minutes a round, so not
+# part of `make test`. ROUNDS=3 for three in a row.
+ROUNDS ?= 1
+chaos: venv-test postgres redis
+	$(BIN)/paved up --scale
+	$(BIN)/python -m tests.chaos.run --rounds $(ROUNDS)
+
 clean: down
 	rm -rf $(VENV) .paved node_modules .cache
