@@ -16,7 +16,10 @@ def main() -> None:
         port=config.port,
         log_level="info",
         # One process: the identity caches are per process (a replica set scales it out).
-        proxy_headers=False,
+        # Forwarded headers only from the proxy the configuration names (an Ingress ending
+        # TLS), never from anyone who can reach the port.
+        proxy_headers=config.forwarded_allow_ips is not None,
+        forwarded_allow_ips=config.forwarded_allow_ips,
         # The legacy "websockets" implementation is deprecated (uvicorn and websockets
         # both warn); sans-I/O is its replacement.
         ws="websockets-sansio",

@@ -51,3 +51,9 @@ class GatewayConfig(BaseSettings):
         default=False,
         description="Mark session cookies Secure (set it when the gateway is served over HTTPS).",
     )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Addresses (comma-separated, or `*`) of the proxy in front of the gateway "
+        "whose X-Forwarded-Proto/-For it trusts: behind an Ingress that ends TLS, the sign-in "
+        "callback URL must say https. Unset: no forwarded header is trusted (the local stack).",
+    )
