@@ -210,6 +210,9 @@ def _redis_spec(settings: Settings) -> LaunchSpec:
             "",
             "--appendonly",
             "no",
+            # Keep its command line as started: the stack recognises its processes by it.
+            "--set-proc-title",
+            "no",
         ),
         health=lambda: launch.tcp_probe(settings.host, settings.redis_port),
         port=settings.redis_port,
