@@ -5,7 +5,10 @@ can write nothing more, so Prefect would show it Running for good. Every flow ru
 stack sends a heartbeat event every HEARTBEAT_SECONDS (paved.settings' prefect_env; a
 production worker sets the same variable, docs/deploy.md). This automation, Prefect's own
 documented pattern, expects another heartbeat or a final state within CRASH_AFTER_SECONDS
-of each heartbeat, and marks the run Crashed when none comes. Prefect's Crashed event then
+of each heartbeat, and marks the run Crashed when none comes. It expects the same of a run
+a worker has taken (Submitting, Pending) until it is Running: a worker killed between
+taking a run and starting it leaves a run that never beats at all. On Kubernetes, where a
+pod may wait for its image longer than that, pass a longer window. Prefect's Crashed event then
 triggers `journal:reconcile` (prefect.yaml), which journals the end, crashes the run's
 children, settles its registry statuses and tells its requester and on-call contact once.
 
@@ -28,6 +31,14 @@ from paved.settings import CRASH_AFTER_SECONDS
 __all__ = ["CRASH_DETECTION", "crash_detection", "ensure_crash_detection"]
 
 CRASH_DETECTION = "paved: mark runs without heartbeats Crashed"
+# A run a worker took (Submitting, Pending; InfrastructurePending on Kubernetes) must be
+# Running within the same window: a worker killed between taking a run and starting its
+# process leaves a run that never sends a heartbeat at all.
+_TAKEN_EVENTS = {
+    "prefect.flow-run.Submitting",
+    "prefect.flow-run.Pending",
+    "prefect.flow-run.InfrastructurePending",
+}
 _FINAL_EVENTS = {
     "prefect.flow-run.Completed",
     "prefect.flow-run.Failed",
@@ -37,8 +48,8 @@ _FINAL_EVENTS = {
 
 
 def crash_detection(after_seconds: float = CRASH_AFTER_SECONDS) -> AutomationCore:
-    """The automation: after each heartbeat of a run, expect another (or a final state)
-    within `after_seconds`, else mark the run Crashed."""
+    """The automation: after each heartbeat of a run, and after a worker took it, expect a
+    heartbeat, its start or a final state within `after_seconds`, else mark it Crashed."""
     return AutomationCore(
         name=CRASH_DETECTION,
         description=(
@@ -47,8 +58,8 @@ def crash_detection(after_seconds: float = CRASH_AFTER_SECONDS) -> AutomationCor
         ),
         enabled=True,
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={"prefect.flow-run.heartbeat", *_FINAL_EVENTS},
+            after={"prefect.flow-run.heartbeat", *_TAKEN_EVENTS},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Running", *_FINAL_EVENTS},
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,

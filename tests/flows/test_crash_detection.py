@@ -69,3 +69,30 @@ def test_a_killed_run_is_marked_crashed_by_the_server(prefect_api: None, tmp_pat
         f"still {run.state.name} {time.monotonic() - killed_at:.0f} s after the kill"
     )
     assert f"No heartbeat for {WINDOW_SECONDS} s" in (run.state.message or "")
+
+
+def test_a_run_taken_by_a_worker_that_died_before_starting_it_is_crashed(
+    prefect_api: None,
+) -> None:
+    """The worker took the run (Submitting) and died before its process started: the run
+    never sends a heartbeat, and must not stay Pending for good (make chaos saw it)."""
+    from prefect import flow
+    from prefect.states import Submitting
+
+    @flow(name="never-started-probe")
+    def never_started() -> None:
+        """Never runs: only its Prefect record exists."""
+
+    ensure_crash_detection(after_seconds=WINDOW_SECONDS)
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(never_started)
+        client.set_flow_run_state(run.id, Submitting(), force=True)
+        taken_at = time.monotonic()
+        deadline = taken_at + WINDOW_SECONDS + 60
+        while True:
+            state = client.read_flow_run(run.id).state
+            assert state is not None
+            if state.is_final() or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert state.is_crashed(), f"still {state.name} {time.monotonic() - taken_at:.0f} s later"

@@ -87,7 +87,8 @@ def _aws(found: Census, aws: AwsAccount, *, team: str, wanted: set[str]) -> None
         if ours(repository["repositoryName"]):
             found[("ecr repository", repository["repositoryName"])] += 1
     ecs = aws.get_client("ecs")
-    for arn in _pages(ecs, "list_task_definitions", "taskDefinitionArns", familyPrefix=team):
+    # No familyPrefix: despite its name, ECS takes it as a whole family name (moto too).
+    for arn in _pages(ecs, "list_task_definitions", "taskDefinitionArns"):
         family = arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
         if ours(family):  # each revision counts: a second one is a duplicate
             found[("task definition revision", family)] += 1
