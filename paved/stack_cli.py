@@ -86,7 +86,8 @@ def _database_line(settings: Settings, *, flag: bool) -> Text:
     name = _DATABASE_NAMES[settings.database]
     other = "sqlite" if settings.database == "postgres" else "postgres"
     if flag:
-        why = f"--{settings.database}, remembered for the next commands"
+        given = "--scale" if settings.scale else f"--{settings.database}"
+        why = f"{given}, remembered for the next commands"
     elif any(variable.upper() == "PAVED_DATABASE" for variable in os.environ):
         why = "PAVED_DATABASE"
     elif remembered_database(settings.home) is not None:
