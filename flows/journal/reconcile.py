@@ -74,6 +74,21 @@ def _tag(run: FlowRun, prefix: str) -> str:
     return "unknown"
 
 
+def _about(run: FlowRun, tag: str, *fields: str) -> str:
+    """What the run is about, from its tag, else from its request: a run that died before
+    its code tagged it (service, team) still names them in its parameters."""
+    tagged = _tag(run, f"{tag}:")
+    if tagged != "unknown":
+        return tagged
+    request = run.parameters.get("request")
+    if isinstance(request, dict):
+        for name in fields:
+            value = request.get(name)
+            if isinstance(value, str) and value:
+                return value
+    return "unknown"
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     # Prefect hands back Pendulum datetimes; the registry takes standard-library ones.
     return None if moment is None else datetime.fromtimestamp(moment.timestamp(), UTC)
@@ -106,14 +121,14 @@ def reconcile_runs(runs: list[FlowRun]) -> list[str]:
             ended = _utc(run.end_time or run.state.timestamp)
             started = _utc(run.start_time or run.expected_start_time or run.created) or ended
             action = first.action if first else _tag(run, "action:")
-            requester = first.requester if first else _tag(run, "requester:")
-            service = first.service if first else _tag(run, "service:")
+            requester = first.requester if first else _about(run, "requester", "requester")
+            service = first.service if first else _about(run, "service", "service", "name")
             queries.append_journal(
                 session,
                 flow_run_id=str(run.id),
                 action=action,
                 requester=requester,
-                team=first.team if first else _tag(run, "team:"),
+                team=first.team if first else _about(run, "team", "team"),
                 service=service,
                 parameters=first.parameters if first else {},
                 state=run.state.name,

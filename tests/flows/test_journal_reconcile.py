@@ -183,3 +183,34 @@ def test_a_crash_leaves_statuses_to_a_later_run_of_the_service(registry_url: str
         assert queue.status == ResourceStatus.PROVISIONING
         assert queries.require_service(session, name="rerun").status == ServiceStatus.PROVISIONING
     engine.dispose()
+
+
+def test_a_run_that_died_before_its_code_tagged_it_is_known_by_its_request(
+    registry_url: str, notify_channels: dict[str, str], sink: Sink
+) -> None:
+    """Killed right after it started (make chaos did it): only the deployment's tags and
+    the gateway's requester tag are on the run; its request still names the service."""
+    tags = ["paved", "action:service:create", "requester:dave"]
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(
+            probe,
+            tags=tags,
+            parameters={"request": {"name": "early", "team": "payments", "requester": "dave"}},
+        )
+        client.set_flow_run_state(run.id, Crashed(message="No heartbeat for 90 s"), force=True)
+
+    journal_reconcile(since_hours=1)
+
+    engine = make_engine(registry_url)
+    with session_scope(engine) as session:
+        [end] = queries.journal_for_run(session, flow_run_id=run.id)
+        assert (end.state, end.service, end.team, end.requester) == (
+            "Crashed",
+            "early",
+            "payments",
+            "dave",
+        )
+    engine.dispose()
+    subject = f"Paved: service:create crashed ({run.name})"
+    sink.wait_for("dave")
+    assert [m["recipient"] for m in sink.messages() if m["body"]["subject"] == subject] == ["dave"]
