@@ -678,10 +678,16 @@ def _forget_what_stand_ins_lost(settings: Settings, emptied: list[str]) -> str |
         f"restarts), so the registry forgot their {forgotten.resources} resource(s)"
     )
     if forgotten.services:
-        said += f" and the services left with none ({', '.join(forgotten.services)})"
+        said += f" and the services left with none ({_some(forgotten.services)})"
     if forgotten.failed:
-        said += f"; re-run the requests of {', '.join(forgotten.failed)} (now failed)"
+        said += f"; re-run the requests of {_some(forgotten.failed)} (now failed)"
     return said + "; the journal keeps their history"
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """A few names, and how many more: a line, not a page."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 # --- the stack ---------------------------------------------------------------------------
