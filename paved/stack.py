@@ -16,6 +16,11 @@
                                                             from this very process
     registry   not a process: the registry database         schema at Alembic head
 
+The scale topology (`paved up --scale`, docs/local-stack.md) adds redis (redis-server), two
+API servers prefect-api-1/2 (`prefect server start --no-services`, after one migration),
+prefect-services (`prefect server services start`) and worker-2/3; its `prefect` is the
+balancer in front of the API servers (paved.balancer).
+
 Components start in that order and stop in reverse. Starting is idempotent: a healthy
 component is left alone, a stale, broken or outdated one is replaced. The database mode
 (`Settings.database`) is remembered under <home>: the stack keeps it until `paved up
