@@ -58,7 +58,9 @@ def crash_detection(after_seconds: float = CRASH_AFTER_SECONDS) -> AutomationCor
         ),
         enabled=True,
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat", *_TAKEN_EVENTS},
+            # Running arms it too: a run killed (or whose first beat was lost with an API
+            # server) between its start and its first heartbeat would never be watched.
+            after={"prefect.flow-run.heartbeat", "prefect.flow-run.Running", *_TAKEN_EVENTS},
             expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Running", *_FINAL_EVENTS},
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             for_each={"prefect.resource.id"},

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.settings import PREFECT_API_URL
@@ -71,22 +72,25 @@ def test_a_killed_run_is_marked_crashed_by_the_server(prefect_api: None, tmp_pat
     assert f"No heartbeat for {WINDOW_SECONDS} s" in (run.state.message or "")
 
 
-def test_a_run_taken_by_a_worker_that_died_before_starting_it_is_crashed(
-    prefect_api: None,
-) -> None:
-    """The worker took the run (Submitting) and died before its process started: the run
-    never sends a heartbeat, and must not stay Pending for good (make chaos saw it)."""
+@pytest.mark.parametrize("last_state", ["Submitting", "Running"])
+def test_a_run_that_never_sent_a_heartbeat_is_crashed(prefect_api: None, last_state: str) -> None:
+    """Submitting: the worker took the run and died before its process started. Running:
+    the run died (or its first beat was lost with an API server) before its first
+    heartbeat. Neither ever beats, and neither may stay unfinished for good (make chaos
+    saw both)."""
     from prefect import flow
-    from prefect.states import Submitting
+    from prefect.states import Running, Submitting
 
-    @flow(name="never-started-probe")
-    def never_started() -> None:
+    @flow(name="never-beating-probe")
+    def never_beating() -> None:
         """Never runs: only its Prefect record exists."""
 
     ensure_crash_detection(after_seconds=WINDOW_SECONDS)
     with get_client(sync_client=True) as client:
-        run = client.create_flow_run(never_started)
+        run = client.create_flow_run(never_beating)
         client.set_flow_run_state(run.id, Submitting(), force=True)
+        if last_state == "Running":
+            client.set_flow_run_state(run.id, Running(), force=True)
         taken_at = time.monotonic()
         deadline = taken_at + WINDOW_SECONDS + 60
         while True:
