@@ -101,8 +101,8 @@ def _pgid(settings: Settings, component: str) -> int:
 
 
 def _descendants(pid: int) -> list[int]:
-    """Every process below `pid`, whatever their session: the warm worker's flow runs are
-    forked into sessions of their own."""
+    """Every process below `pid` (a worker's forkserver and the flow runs forked from it),
+    found by parent, whatever process group each is in."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
