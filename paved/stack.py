@@ -30,6 +30,7 @@ component is left alone, a stale, broken or outdated one is replaced. The databa
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Collection
@@ -171,8 +172,16 @@ class StackStatus(BaseModel):
 
 
 def _prefect_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
+    return _prefect_server_spec(settings, secrets, name="prefect", port=settings.prefect_port)
+
+
+def _prefect_server_spec(
+    settings: Settings, secrets: StackSecrets, *, name: str, port: int, services: bool = True
+) -> LaunchSpec:
+    """`prefect server start` on `port`; without `services`, the API alone (the scale
+    topology runs the loop services once, in prefect-services)."""
     return LaunchSpec(
-        name="prefect",
+        name=name,
         argv=(
             launch.venv_script("prefect"),
             "server",
@@ -180,10 +189,11 @@ def _prefect_spec(settings: Settings, secrets: StackSecrets) -> LaunchSpec:
             "--host",
             settings.host,
             "--port",
-            str(settings.prefect_port),
+            str(port),
+            *(() if services else ("--no-services",)),
         ),
-        health=lambda: http_probe(f"{settings.prefect_api_url}/health"),
-        port=settings.prefect_port,
+        health=lambda: http_probe(f"http://{settings.host}:{port}/api/health"),
+        port=port,
         host=settings.host,
         env={**settings.prefect_env(secrets), "PYTHONUNBUFFERED": "1"},
         cwd=settings.project_dir,
@@ -227,26 +237,12 @@ def _redis_spec(settings: Settings) -> LaunchSpec:
 
 
 def _prefect_api_spec(settings: Settings, secrets: StackSecrets, number: int) -> LaunchSpec:
-    port = settings.prefect_api_ports[number - 1]
-    return LaunchSpec(
+    return _prefect_server_spec(
+        settings,
+        secrets,
         name=f"prefect-api-{number}",
-        argv=(
-            launch.venv_script("prefect"),
-            "server",
-            "start",
-            "--host",
-            settings.host,
-            "--port",
-            str(port),
-            # The loop services run once, in prefect-services, not in every API server.
-            "--no-services",
-        ),
-        health=lambda: http_probe(f"http://{settings.host}:{port}/api/health"),
-        port=port,
-        host=settings.host,
-        env={**settings.prefect_env(secrets), "PYTHONUNBUFFERED": "1"},
-        cwd=settings.project_dir,
-        startup_timeout=120.0,
+        port=settings.prefect_api_ports[number - 1],
+        services=False,
     )
 
 
@@ -292,8 +288,6 @@ def _balancer_spec(settings: Settings) -> LaunchSpec:
 def _migrate_prefect(settings: Settings) -> str:
     """Prefect's schema, migrated once and apart (its API servers do not migrate on start,
     so two of them never race to)."""
-    import subprocess
-
     started = time.monotonic()
     done = subprocess.run(
         [launch.venv_script("prefect"), "server", "database", "upgrade", "-y"],
@@ -656,9 +650,9 @@ def _ensure_registry(settings: Settings) -> str:
     return "migrated to head"
 
 
-# The sandbox's stand-ins for a provider, which keep their state in memory: one started
-# anew holds nothing that was made in it before.
-STAND_IN_PROVIDERS = {"github": "github", "aws": "aws", "kafka": "kafka"}
+# The sandbox's stand-ins for a provider, each named as its provider; they keep their
+# state in memory: one started anew holds nothing that was made in it before.
+STAND_IN_PROVIDERS = ("github", "aws", "kafka")
 
 
 def _forget_what_stand_ins_lost(settings: Settings, emptied: list[str]) -> str | None:
@@ -672,7 +666,7 @@ def _forget_what_stand_ins_lost(settings: Settings, emptied: list[str]) -> str |
     try:
         with db.session_scope(engine) as session:
             forgotten = forget_provider_resources(
-                session, providers=[Provider(STAND_IN_PROVIDERS[name]) for name in emptied]
+                session, providers=[Provider(name) for name in emptied]
             )
     finally:
         engine.dispose()

@@ -39,17 +39,14 @@ from uuid import UUID
 
 from paved.processes import pid_file_path, read_pid_file
 from paved.settings import Settings
+from tests.perf.bench_service_create import TEAM, submit_all, wait_final
 
-FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-DEPLOYMENT = "service-create/service:create"
 AUDIT = "audit-drift/audit:drift"
 RECONCILE = "journal-reconcile/journal:reconcile"
-TEAM, OWNER, REQUESTER = "payments", "carol", "dave"
 KAFKA_FROZEN_SECONDS = 20
 # A run Pending or Running for longer than this is stuck: the heartbeat automation crashes
 # a dead one within 90 s (+ its evaluation tick), and no chaos run takes a minute.
 STUCK_SECONDS = 150
-WAIT_FINAL_SECONDS = 900
 # The registry's kind and name of a resource as the census (tests/perf/provider_census)
 # keys it; the census' IAM inline policies have no registry row of their own.
 _CENSUS_KIND = {
@@ -68,16 +65,6 @@ _CENSUS_KIND = {
 }
 
 
-def request(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "team": TEAM,
-        "owner": OWNER,
-        "requester": REQUESTER,
-        "storage": ["bucket", "queue", "table"],
-    }
-
-
 @dataclass
 class Fault:
     what: str
@@ -93,7 +80,7 @@ class Round:
     run_ids: list[UUID] = field(default_factory=list)
 
 
-def _pgid(settings: Settings, component: str) -> int:
+def _pid(settings: Settings, component: str) -> int:
     record = read_pid_file(pid_file_path(settings.pids_dir, component))
     if record is None:
         raise SystemExit(f"{component} is not running: start the scale stack (make up-scale)")
@@ -143,7 +130,7 @@ def _busiest_worker(settings: Settings) -> str:
     any): the fault must kill runs, not an idle worker."""
     deadline = time.monotonic() + 10
     while True:
-        load = {w: len(_descendants(_pgid(settings, w))) - _WORKER_HELPERS for w in WORKERS}
+        load = {w: len(_descendants(_pid(settings, w))) - _WORKER_HELPERS for w in WORKERS}
         busiest = max(load, key=lambda w: load[w])
         if load[busiest] > 0 or time.monotonic() > deadline:
             return busiest
@@ -162,13 +149,13 @@ def inject_faults(settings: Settings, round_: Round) -> None:
 
     time.sleep(4)
     worker = _busiest_worker(settings)
-    killed = kill_tree(_pgid(settings, worker))
+    killed = kill_tree(_pid(settings, worker))
     _fault(round_, f"kill -9 {worker} and the flow runs it started ({killed} processes)")
     time.sleep(4)
-    kill_tree(_pgid(settings, "prefect-api-1"))
+    kill_tree(_pid(settings, "prefect-api-1"))
     _fault(round_, "kill -9 prefect-api-1")
     time.sleep(2)
-    kafka = _pgid(settings, "kafka")
+    kafka = _pid(settings, "kafka")
     os.killpg(kafka, signal.SIGSTOP)
     _fault(round_, f"Kafka frozen (SIGSTOP) for {KAFKA_FROZEN_SECONDS} s")
     time.sleep(KAFKA_FROZEN_SECONDS)
@@ -176,50 +163,6 @@ def inject_faults(settings: Settings, round_: Round) -> None:
     _fault(round_, "Kafka answers again (SIGCONT)")
     start_stack(settings, components=["prefect-api-1", worker])
     _fault(round_, f"prefect-api-1 and {worker} restarted")
-
-
-def submit(names: list[str]) -> list[UUID]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name(DEPLOYMENT)
-
-    def one(name: str) -> UUID:
-        with get_client(sync_client=True) as client:
-            run = client.create_flow_run_from_deployment(
-                deployment.id, parameters={"request": request(name)}
-            )
-            return run.id
-
-    with ThreadPoolExecutor(max_workers=len(names)) as pool:
-        return list(pool.map(one, names))
-
-
-def wait_final(ids: list[UUID]) -> list[Any]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    deadline = time.monotonic() + WAIT_FINAL_SECONDS
-    with get_client(sync_client=True) as client:
-        while True:
-            try:
-                runs = client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
-                )
-            except Exception as exc:  # an API server just killed: the balancer moves on
-                print(f"  (reading the runs failed once: {exc}; again)", flush=True)
-                time.sleep(1)
-                continue
-            if len(runs) == len(ids) and all(
-                r.state is not None and r.state.type.value in FINAL for r in runs
-            ):
-                return runs
-            if time.monotonic() > deadline:
-                left = [r.name for r in runs if r.state is None or r.state.type.value not in FINAL]
-                raise SystemExit(f"runs not final after {WAIT_FINAL_SECONDS} s: {left}")
-            time.sleep(1)
 
 
 def run_deployment_and_wait(name: str, parameters: dict[str, Any] | None = None) -> Any:
@@ -332,7 +275,7 @@ def one_round(settings: Settings, count: int, number: int) -> bool:
     print(f"\n# Round {number}: {count} service:create at once ({round_.names[0]}...)", flush=True)
     faults = threading.Thread(target=inject_faults, args=(settings, round_), daemon=True)
     round_.started = time.monotonic()
-    first_ids = submit(round_.names)
+    first_ids = submit_all(round_.names)
     round_.run_ids += first_ids
     faults.start()
     runs = wait_final(first_ids)
@@ -351,7 +294,7 @@ def one_round(settings: Settings, count: int, number: int) -> bool:
     again = [r.parameters["request"]["name"] for r in runs if r.state.type.value != "COMPLETED"]
     if again:
         print(f"  re-running {len(again)}: {', '.join(sorted(again))}", flush=True)
-        second = submit(again)
+        second = submit_all(again)
         round_.run_ids += second
         reruns = wait_final(second)
         print(f"  re-runs: {dict(Counter(r.state.type.value for r in reruns))}", flush=True)

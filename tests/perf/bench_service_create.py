@@ -51,6 +51,7 @@ SINGLE_RUNS = 5
 CONTENTION_NAMES, CONTENTION_COPIES = 5, 4
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 DEPLOYMENT = "service-create/service:create"
+WAIT_FINAL_SECONDS = 900
 
 
 def request(name: str) -> dict[str, Any]:
@@ -188,7 +189,7 @@ def cli_figures(person: dict[str, str], *, service: str) -> dict[str, float]:
     return {"submit_s": submit, "who_owns_s": who_owns}
 
 
-def _submit_all(names: list[str], settings: Settings) -> list[UUID]:
+def submit_all(names: list[str]) -> list[UUID]:
     """Create one run per name at once, a thread each, through the Prefect API."""
     from prefect.client.orchestration import get_client
 
@@ -212,20 +213,32 @@ def _submit_all(names: list[str], settings: Settings) -> list[UUID]:
         return list(pool.map(submit, names))
 
 
-def _wait_final(ids: list[UUID]) -> list[Any]:
-    """Every run once final (one filtered read per poll; figures come from timestamps)."""
+def wait_final(ids: list[UUID], *, timeout: float = WAIT_FINAL_SECONDS) -> list[Any]:
+    """Every run once final (one filtered read per poll; figures come from timestamps).
+
+    A read that fails is read again (make chaos kills an API server under it); runs still
+    not final after `timeout` end the script, naming them."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while True:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
-            )
+            try:
+                runs = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+                )
+            except Exception as exc:
+                print(f"  (reading the runs failed once: {exc}; again)", flush=True)
+                time.sleep(0.5)
+                continue
             if len(runs) == len(ids) and all(
                 r.state is not None and r.state.type.value in FINAL for r in runs
             ):
                 return runs
+            if time.monotonic() > deadline:
+                left = [r.name for r in runs if r.state is None or r.state.type.value not in FINAL]
+                raise SystemExit(f"runs not final after {timeout:g} s: {left}")
             time.sleep(0.5)
 
 
@@ -251,7 +264,7 @@ def burst(prefix: str, count: int, providers: Any, settings: Settings) -> dict[s
     from tests.perf.provider_census import census
 
     names = [f"{prefix}n{n}" for n in range(count)]
-    runs = _wait_final(_submit_all(names, settings))
+    runs = wait_final(submit_all(names))
     outcomes = Counter(run.state.type.value for run in runs)
     made = census(names, providers, team=TEAM)
 
@@ -262,7 +275,7 @@ def burst(prefix: str, count: int, providers: Any, settings: Settings) -> dict[s
     bare_total = time.perf_counter() - started
 
     contended = [f"{prefix}c{n}" for n in range(CONTENTION_NAMES)]
-    contention_runs = _wait_final(_submit_all(contended * CONTENTION_COPIES, settings))
+    contention_runs = wait_final(submit_all(contended * CONTENTION_COPIES))
     contention_census = census(contended, providers, team=TEAM)
     return {
         "n": count,
