@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
+from uuid import uuid4
 
 import httpx
 
@@ -27,7 +28,8 @@ __all__ = [
 ]
 
 # Statuses Prefect's client retries (it backs off too): the SQLite-backed server answers
-# 503 under bursts of writes, and a proxy 502 while the server restarts.
+# 503 under bursts of writes, and the gateway 502 while the server restarts or when a call
+# got no answer (a create_flow_run is then sent again with its idempotency key).
 _RETRIED = {429, 502, 503}
 _RETRIES = 5
 _BACKOFF_SECONDS = 0.5
@@ -60,16 +62,18 @@ def scheduled_now() -> dict[str, Any]:
     }
 
 
-def flow_run_body(parameters: dict[str, Any]) -> dict[str, Any]:
-    """The create_flow_run body run_deployment sends: Prefect's `DeploymentFlowRunCreate`
-    without its unset fields (tests/paved/test_gateway_client.py compares the two)."""
+def flow_run_body(parameters: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    """The create_flow_run body `run_deployment(..., idempotency_key=...)` sends: Prefect's
+    `DeploymentFlowRunCreate` without its unset fields (tests/paved/test_gateway_client.py
+    compares the two). Prefect answers a second call with the same key with the run the
+    first one made, so a call retried after a lost answer makes one run, not two."""
     return {
         "state": scheduled_now(),
         "name": None,
         "parameters": parameters,
         "context": {},
         "tags": [],
-        "idempotency_key": None,
+        "idempotency_key": idempotency_key,
         "parent_task_run_id": None,
         "job_variables": None,
         "labels": {},
@@ -131,10 +135,18 @@ class PrefectApi:
         )
         return str(found["id"])
 
-    def create_flow_run(self, deployment_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
-        """A new flow run of the deployment, Scheduled for now."""
+    def create_flow_run(
+        self,
+        deployment_id: str,
+        parameters: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """A new flow run of the deployment, Scheduled for now. One submission is one
+        `idempotency_key` (a fresh one unless given), kept across this call's retries."""
+        body = flow_run_body(parameters, idempotency_key=idempotency_key or uuid4().hex)
         created: dict[str, Any] = self._call(
-            "POST", f"/deployments/{deployment_id}/create_flow_run", flow_run_body(parameters)
+            "POST", f"/deployments/{deployment_id}/create_flow_run", body
         )
         return created
 

@@ -39,7 +39,12 @@ from paved.gateway.identity import (
     SignInRequired,
     bearer_token,
 )
-from paved.gateway.proxy import PrefectUpstream, pump_websocket, response_headers
+from paved.gateway.proxy import (
+    PrefectUpstream,
+    UpstreamUnavailable,
+    pump_websocket,
+    response_headers,
+)
 from paved.gateway.rules import (
     STAMPED_APPROVAL_FIELDS,
     Call,
@@ -64,7 +69,13 @@ class Gateway:
     def __init__(self, config: GatewayConfig, *, transport: httpx.AsyncBaseTransport | None):
         self.config = config
         self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(60.0, connect=10.0), transport=transport, trust_env=False
+            timeout=httpx.Timeout(60.0, connect=10.0),
+            # Prefect's server (uvicorn) closes a connection idle for 5 s
+            # (PREFECT_SERVER_API_KEEPALIVE_TIMEOUT); at the same 5 s here, a call sent on
+            # a connection just being closed got no answer (httpx.ReadError) in bursts.
+            limits=httpx.Limits(keepalive_expiry=2.0),
+            transport=transport,
+            trust_env=False,
         )
         self.directory = Directory(
             config.registry_url.get_secret_value(),
@@ -242,6 +253,13 @@ def _rewritten(path: str, payload: Any, request: Request) -> Any:
 
 
 async def proxy(request: Request) -> Response:
+    try:
+        return await _proxy(request)
+    except UpstreamUnavailable as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=502)
+
+
+async def _proxy(request: Request) -> Response:
     gateway = _gateway(request)
     # Decide on the path Prefect routes on: percent-decoded, as its server decodes it
     # (`/%61pi/variables/` is `/api/variables/` there). The path is forwarded as received.

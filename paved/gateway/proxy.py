@@ -17,7 +17,7 @@ import httpx
 import websockets
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-__all__ = ["PrefectUpstream", "basic_credential", "pump_websocket"]
+__all__ = ["PrefectUpstream", "UpstreamUnavailable", "basic_credential", "pump_websocket"]
 
 # Headers that belong to one connection, or that the gateway sets itself.
 _DROPPED_REQUEST_HEADERS = {
@@ -51,6 +51,17 @@ _DROPPED_RESPONSE_HEADERS = {
 _RETRY_STATUS = 503
 _RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.6)
 
+# A call that never left (no connection, or none free) may be sent again, whatever it is;
+# so may one that changes nothing. A POST whose connection broke after it was sent may have
+# been done: it is not repeated, and the caller is told so (a 502 that says it).
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class UpstreamUnavailable(Exception):
+    """Prefect's server gave no answer to a call; the message says whether it may have
+    been done."""
+
 
 def basic_credential(auth_string: str) -> str:
     """The `Authorization` value Prefect expects for its auth string."""
@@ -67,9 +78,10 @@ class PrefectUpstream:
         self._client = client
 
     async def get_json(self, path: str) -> Any:
-        """GET `/api<path>` and return its JSON (raises on an error status)."""
-        response = await self._client.get(
-            f"{self.base_url}/api{path}", headers={"Authorization": self._authorization}
+        """GET `/api<path>` and return its JSON (raises on an error status, and
+        UpstreamUnavailable when Prefect's server does not answer)."""
+        response = await self.send(
+            method="GET", path=f"/api{path}", query="", headers=[], body=b"", forwarded_for=None
         )
         response.raise_for_status()
         return response.json()
@@ -92,15 +104,20 @@ class PrefectUpstream:
         if forwarded_for:
             upstream_headers.append(("X-Forwarded-For", forwarded_for))
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
-        response = await self._client.request(method, url, headers=upstream_headers, content=body)
-        for delay in _RETRY_DELAYS:
-            if response.status_code != _RETRY_STATUS:
-                break
+        delays = iter(_RETRY_DELAYS)
+        while True:
+            try:
+                response = await self._client.request(
+                    method, url, headers=upstream_headers, content=body
+                )
+            except httpx.TransportError as exc:
+                resendable = isinstance(exc, _NEVER_SENT) or method.upper() in _SAFE_METHODS
+                if not resendable or (delay := next(delays, None)) is None:
+                    raise UpstreamUnavailable(_unanswered(method, path, exc)) from exc
+            else:
+                if response.status_code != _RETRY_STATUS or (delay := next(delays, None)) is None:
+                    return response
             await asyncio.sleep(delay)
-            response = await self._client.request(
-                method, url, headers=upstream_headers, content=body
-            )
-        return response
 
     def websocket_url(self, path: str, query: str) -> str:
         url = self.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
@@ -109,6 +126,18 @@ class PrefectUpstream:
     def websocket_auth_message(self) -> str:
         """The first message Prefect's websockets expect: its auth string as the token."""
         return json.dumps({"type": "auth", "token": self._auth_string})
+
+
+def _unanswered(method: str, path: str, error: httpx.TransportError) -> str:
+    cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if isinstance(error, _NEVER_SENT):
+        return f"Prefect's server cannot be reached ({cause}); {method} {path} was not sent"
+    if method.upper() in _SAFE_METHODS:
+        return f"Prefect's server gave no answer to {method} {path} ({cause})"
+    return (
+        f"Prefect's server gave no answer to {method} {path} ({cause}); it may have been "
+        "done: look (the runs list) before sending it again"
+    )
 
 
 def response_headers(response: httpx.Response) -> dict[str, str]:

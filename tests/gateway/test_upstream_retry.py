@@ -1,32 +1,49 @@
-"""The gateway retries Prefect's 503 (its database refused the transaction) briefly.
+"""The gateway retries Prefect's 503 (its database refused the transaction) briefly, and
+answers 502 with what happened when Prefect's server gives no answer at all.
 
-A unit test with httpx's MockTransport, for the one case the real server cannot be made
-to produce on demand: SQLite's "database is locked" under concurrent writers (CI hit it,
-and the UI showed "Something went wrong" for a Run click).
+Unit tests with httpx's MockTransport, for the cases the real server cannot be made to
+produce on demand: SQLite's "database is locked" under concurrent writers (CI hit it, and
+the UI showed "Something went wrong" for a Run click), and a connection that breaks after
+the call was sent (a burst of 50 on the SQLite stack got httpx.ReadError, which was a 500).
+The last test runs a real gateway in front of a port where nothing listens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import socket
 
 import httpx
+import pytest
+from pydantic import SecretStr
 
-from paved.gateway.proxy import PrefectUpstream
+from paved.gateway.app import create_app
+from paved.gateway.config import GatewayConfig
+from paved.gateway.proxy import PrefectUpstream, UpstreamUnavailable
+from sandbox.fake_github import ServerHandle
+from tests.gateway.conftest import ADMIN_TEAM, _serve
+
+# What the upstream does with one call: answer with a status, or raise a transport error.
+Answer = int | httpx.TransportError
 
 
-def _upstream(answers: list[int], seen: list[httpx.Request]) -> PrefectUpstream:
+def _upstream(answers: list[Answer], seen: list[httpx.Request]) -> PrefectUpstream:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(answers.pop(0), json={"ok": True})
+        answer = answers.pop(0)
+        if isinstance(answer, httpx.TransportError):
+            raise answer
+        return httpx.Response(answer, json={"ok": True})
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return PrefectUpstream("http://prefect", auth_string="secret", client=client)
 
 
-def _send(upstream: PrefectUpstream) -> httpx.Response:
+def _send(upstream: PrefectUpstream, method: str = "POST") -> httpx.Response:
     return asyncio.run(
         upstream.send(
-            method="POST",
+            method=method,
             path="/api/deployments/d/create_flow_run",
             query="",
             headers=[("content-type", "application/json")],
@@ -59,3 +76,76 @@ def test_other_errors_are_not_retried() -> None:
         seen: list[httpx.Request] = []
         assert _send(_upstream([status, 201], seen)).status_code == status
         assert len(seen) == 1
+
+
+def test_a_post_whose_answer_was_lost_is_not_sent_again() -> None:
+    seen: list[httpx.Request] = []
+    with pytest.raises(UpstreamUnavailable) as unavailable:
+        _send(_upstream([httpx.ReadError("connection reset"), 201], seen))
+
+    assert len(seen) == 1, "it may have been done: sending it again could make a second run"
+    assert str(unavailable.value) == (
+        "Prefect's server gave no answer to POST /api/deployments/d/create_flow_run "
+        "(ReadError: connection reset); it may have been done: look (the runs list) before "
+        "sending it again"
+    )
+
+
+def test_a_read_whose_answer_was_lost_is_sent_again() -> None:
+    seen: list[httpx.Request] = []
+    response = _send(_upstream([httpx.RemoteProtocolError("closed"), 200], seen), "GET")
+
+    assert response.status_code == 200
+    assert len(seen) == 2
+
+
+def test_a_call_that_never_left_is_sent_again_and_then_said_so() -> None:
+    seen: list[httpx.Request] = []
+    assert _send(_upstream([httpx.ConnectError("refused"), 201], seen)).status_code == 201
+    assert len(seen) == 2
+
+    seen.clear()
+    with pytest.raises(UpstreamUnavailable) as unavailable:
+        _send(_upstream([httpx.ConnectError("refused")] * 6, seen))
+    assert len(seen) == 6, "the first call and five retries"
+    assert str(unavailable.value) == (
+        "Prefect's server cannot be reached (ConnectError: refused); "
+        "POST /api/deployments/d/create_flow_run was not sent"
+    )
+
+
+def test_a_prefect_server_that_does_not_answer_is_a_502_that_says_so(
+    github: ServerHandle, registry_url: str
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    # Nothing listens there once the probe is closed.
+    config = GatewayConfig(
+        prefect_url=nowhere,
+        prefect_auth_string=SecretStr("unused"),
+        github_api_url=github.url,
+        github_web_url=github.url,
+        oauth_client_id=github.identity.oauth_client_id,
+        oauth_client_secret=SecretStr(github.identity.oauth_client_secret),
+        session_key=SecretStr(secrets.token_hex(32)),
+        registry_url=SecretStr(registry_url),
+        admin_team=ADMIN_TEAM,
+    )
+    url, server, thread = _serve(create_app(config))
+    try:
+        answer = httpx.post(
+            f"{url}/api/flow_runs/filter",
+            json={},
+            headers={"Authorization": f"Bearer {github.identity.token_of('dave')}"},
+            trust_env=False,
+            timeout=30,
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    assert answer.status_code == 502
+    detail = answer.json()["detail"]
+    assert detail.startswith("Prefect's server cannot be reached (ConnectError")
+    assert detail.endswith("; POST /api/flow_runs/filter was not sent")

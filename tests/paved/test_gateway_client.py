@@ -13,6 +13,7 @@ from prefect.states import Scheduled, to_state_create
 from paved.gateway_client import GatewayUnreachable, PrefectApi, flow_run_body
 
 PARAMETERS = {"request": {"name": "orders", "team": "payments", "requester": "dave"}}
+KEY = "3f0c9a4e5b6d4c1e8a2b7d9e0f1a2b3c"
 
 
 def _run_deployments_body() -> dict[str, object]:
@@ -23,7 +24,7 @@ def _run_deployments_body() -> dict[str, object]:
         state=to_state_create(Scheduled(scheduled_time=datetime.now(UTC))),
         tags=[],
         name=None,
-        idempotency_key=None,
+        idempotency_key=KEY,
         parent_task_run_id=None,
         job_variables=None,
         labels={},
@@ -32,7 +33,7 @@ def _run_deployments_body() -> dict[str, object]:
 
 
 def test_the_body_is_the_one_run_deployment_sends() -> None:
-    ours, theirs = flow_run_body(PARAMETERS), _run_deployments_body()
+    ours, theirs = flow_run_body(PARAMETERS, idempotency_key=KEY), _run_deployments_body()
     assert ours.keys() == theirs.keys()
     assert {k: v for k, v in ours.items() if k != "state"} == {
         k: v for k, v in theirs.items() if k != "state"
@@ -42,7 +43,7 @@ def test_the_body_is_the_one_run_deployment_sends() -> None:
 
 
 def test_the_body_is_scheduled_for_now_as_prefect_reads_it() -> None:
-    parsed = DeploymentFlowRunCreate.model_validate(flow_run_body(PARAMETERS))
+    parsed = DeploymentFlowRunCreate.model_validate(flow_run_body(PARAMETERS, idempotency_key=KEY))
     assert parsed.state is not None and parsed.state.type.value == "SCHEDULED"
     assert parsed.state.name == "Scheduled"
     scheduled = parsed.state.state_details.scheduled_time
