@@ -34,6 +34,11 @@ DATABASE_MODE_FILE = "database"
 # run slowed by a busy machine is not taken for dead.
 HEARTBEAT_SECONDS = 30
 CRASH_AFTER_SECONDS = 90
+# A run a worker has taken (Pending, Submitting) but not started may wait that long for
+# its process without being taken for dead: a busy worker, a pod pulling its image, a
+# server answering 503 under a burst (the SQLite stack's burst of 50 kept runs Pending for
+# minutes; they were alive).
+START_AFTER_SECONDS = 600
 """Under `home`: the database mode the stack was last started in (`sqlite` or `postgres`)."""
 
 

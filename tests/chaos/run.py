@@ -10,7 +10,8 @@ What it does, per round:
    prefect-api-1; freezes Kafka (SIGSTOP) for 20 s, an unanswering
    broker; restarts what it killed, as Kubernetes would restart a pod;
 3. waits for every run to be final: a killed run ends Crashed once its heartbeats stop
-   (paved.automations), and journal:reconcile journals it;
+   (paved.automations: 90 s), a run the killed worker took but never started once
+   START_AFTER_SECONDS (600 s) have passed, and journal:reconcile journals it;
 4. re-runs every request that did not complete, once, and waits;
 5. checks, counting with the providers' own clients (PyGithub, boto3, AdminClient):
    - N services exist, with exactly one of each resource;
@@ -44,8 +45,9 @@ from tests.perf.bench_service_create import TEAM, submit_all, wait_final
 AUDIT = "audit-drift/audit:drift"
 RECONCILE = "journal-reconcile/journal:reconcile"
 KAFKA_FROZEN_SECONDS = 20
-# A run Pending or Running for longer than this is stuck: the heartbeat automation crashes
-# a dead one within 90 s (+ its evaluation tick), and no chaos run takes a minute.
+# A run Pending or Running for longer than this, once the round's runs are all final, is
+# stuck: the automations crash a dead one (90 s after its last beat, 600 s after a worker
+# took it if it never started), and no chaos run takes a minute.
 STUCK_SECONDS = 150
 # The registry's kind and name of a resource as the census (tests/perf/provider_census)
 # keys it; the census' IAM inline policies have no registry row of their own.
