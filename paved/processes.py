@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 LOG_TAIL_LINES = 20
+# A component's log past this size is moved aside (`<name>.log.1`, replacing the one
+# before) when the component starts: a SQLite Prefect server under bursts logs a traceback
+# per "database is locked" and filled 300 MB in an afternoon.
+LOG_ROTATE_BYTES = 50 * 1024 * 1024
 _LOG_HEADER = "=== paved: "
 _POLL_SECONDS = 0.1
 _KILL_WAIT_SECONDS = 5.0
@@ -211,6 +215,15 @@ def _runs(pid: int, argv: tuple[str, ...]) -> bool:
     return bool(argv) and cmdline[-len(argv) :] == argv
 
 
+def _rotate_if_large(log_file: Path) -> None:
+    """Move `log_file` to `<name>.1` when it has grown past LOG_ROTATE_BYTES."""
+    try:
+        if log_file.stat().st_size > LOG_ROTATE_BYTES:
+            log_file.replace(log_file.with_name(log_file.name + ".1"))
+    except FileNotFoundError:
+        pass
+
+
 def _log_tail(log_file: Path, lines: int = LOG_TAIL_LINES) -> str:
     """The last `lines` lines the latest launch wrote to `log_file`."""
     try:
@@ -333,6 +346,7 @@ class ManagedProcess:
         self._check_port()
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        _rotate_if_large(self.log_file)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self.log_file.open("ab") as log:
             log.write(f"\n{_LOG_HEADER}{now} {shlex.join(self.spec.argv)}\n".encode())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from paved import processes
 from paved.processes import (
     ComponentFailed,
     ManagedProcess,
@@ -94,6 +95,26 @@ def test_the_log_tail_shows_only_the_latest_launch(managed: ManagedFactory) -> N
 
     assert failure.value.log_tail == "attempt"
     assert process.log_file.read_text().count("\nattempt\n") == 2  # appended, not overwritten
+
+
+def test_a_large_log_is_moved_aside_when_its_component_starts(
+    managed: ManagedFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processes, "LOG_ROTATE_BYTES", 1000)
+    process = managed("import sys; print('attempt'); sys.exit(1)", health=lambda: Probe(False))
+    process.log_file.parent.mkdir(parents=True)
+    process.log_file.write_text("old line\n" * 200)  # 1,800 bytes: over the limit
+
+    with pytest.raises(ComponentFailed):
+        process.ensure_started()
+
+    kept = process.log_file.with_name("toy.log.1")
+    assert kept.read_text() == "old line\n" * 200
+    assert "old line" not in process.log_file.read_text()
+    assert "attempt" in process.log_file.read_text()
+    with pytest.raises(ComponentFailed):
+        process.ensure_started()  # under the limit now: appended to
+    assert process.log_file.read_text().count("\nattempt\n") == 2
 
 
 def test_a_component_never_healthy_times_out_and_is_killed(managed: ManagedFactory) -> None:
