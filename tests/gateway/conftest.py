@@ -192,7 +192,7 @@ class Gateway:
         return httpx.Client(base_url=self.url, timeout=30, trust_env=False)
 
 
-def _serve(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
+def serve_app(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
     # The socket is bound here, so the port cannot be taken before uvicorn starts;
     # IPPROTO_TCP so asyncio sets TCP_NODELAY (no 40 ms delayed-ACK waits).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -223,14 +223,14 @@ def _serve(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
     return f"http://127.0.0.1:{port}", server, thread
 
 
-@pytest.fixture(scope="session")
-def gateway(
-    prefect_server: PrefectServer, github: ServerHandle, registry_url: str
-) -> Iterator[Gateway]:
-    """The gateway in front of those three, in-process."""
-    config = GatewayConfig(
-        prefect_url=prefect_server.url,
-        prefect_auth_string=SecretStr(prefect_server.auth_string),
+def gateway_config(
+    *, prefect_url: str, auth_string: str, github: ServerHandle, registry_url: str
+) -> GatewayConfig:
+    """A gateway's settings in front of that Prefect server, the fake GitHub and the
+    registry, with a fresh session key."""
+    return GatewayConfig(
+        prefect_url=prefect_url,
+        prefect_auth_string=SecretStr(auth_string),
         github_api_url=github.url,
         github_web_url=github.url,
         oauth_client_id=github.identity.oauth_client_id,
@@ -239,7 +239,20 @@ def gateway(
         registry_url=SecretStr(registry_url),
         admin_team=ADMIN_TEAM,
     )
-    url, server, thread = _serve(create_app(config))
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    prefect_server: PrefectServer, github: ServerHandle, registry_url: str
+) -> Iterator[Gateway]:
+    """The gateway in front of those three, in-process."""
+    config = gateway_config(
+        prefect_url=prefect_server.url,
+        auth_string=prefect_server.auth_string,
+        github=github,
+        registry_url=registry_url,
+    )
+    url, server, thread = serve_app(create_app(config))
     yield Gateway(url=url, identity=github.identity)
     server.should_exit = True
     thread.join(timeout=10)

@@ -11,18 +11,15 @@ The last test runs a real gateway in front of a port where nothing listens.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import socket
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from paved.gateway.app import create_app
-from paved.gateway.config import GatewayConfig
 from paved.gateway.proxy import PrefectUpstream, UpstreamUnavailable
 from sandbox.fake_github import ServerHandle
-from tests.gateway.conftest import ADMIN_TEAM, _serve
+from tests.gateway.conftest import gateway_config, serve_app
 
 # What the upstream does with one call: answer with a status, or raise a transport error.
 Answer = int | httpx.TransportError
@@ -121,18 +118,10 @@ def test_a_prefect_server_that_does_not_answer_is_a_502_that_says_so(
         probe.bind(("127.0.0.1", 0))
         nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"
     # Nothing listens there once the probe is closed.
-    config = GatewayConfig(
-        prefect_url=nowhere,
-        prefect_auth_string=SecretStr("unused"),
-        github_api_url=github.url,
-        github_web_url=github.url,
-        oauth_client_id=github.identity.oauth_client_id,
-        oauth_client_secret=SecretStr(github.identity.oauth_client_secret),
-        session_key=SecretStr(secrets.token_hex(32)),
-        registry_url=SecretStr(registry_url),
-        admin_team=ADMIN_TEAM,
+    config = gateway_config(
+        prefect_url=nowhere, auth_string="unused", github=github, registry_url=registry_url
     )
-    url, server, thread = _serve(create_app(config))
+    url, server, thread = serve_app(create_app(config))
     try:
         answer = httpx.post(
             f"{url}/api/flow_runs/filter",
