@@ -71,8 +71,8 @@ class Gateway:
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(60.0, connect=10.0),
             # Prefect's server (uvicorn) closes a connection idle for 5 s
-            # (PREFECT_SERVER_API_KEEPALIVE_TIMEOUT); at the same 5 s here, a call sent on
-            # a connection just being closed got no answer (httpx.ReadError) in bursts.
+            # (PREFECT_SERVER_API_KEEPALIVE_TIMEOUT). Kept as long here, a pooled connection
+            # can be closed by the server just as a call goes out on it; kept 2 s, never.
             limits=httpx.Limits(keepalive_expiry=2.0),
             transport=transport,
             trust_env=False,

@@ -136,7 +136,7 @@ def _unanswered(method: str, path: str, error: httpx.TransportError) -> str:
         return f"Prefect's server gave no answer to {method} {path} ({cause})"
     return (
         f"Prefect's server gave no answer to {method} {path} ({cause}); it may have been "
-        "done: look (the runs list) before sending it again"
+        "done: look before sending it again"
     )
 
 
