@@ -253,11 +253,17 @@ def test_a_process_still_starting_gets_the_rest_of_its_startup_time(
     process.pid_file.parent.mkdir(parents=True)
     with process.log_file.open("ab") as log:
         other = subprocess.Popen(process.spec.argv, stdout=log, start_new_session=True)
-    argv_record = json.dumps({"argv": list(process.spec.argv), "env": {}})
-    process.pid_file.write_text(f"{other.pid}\n{argv_record}\n")
+    try:
+        argv_record = json.dumps({"argv": list(process.spec.argv), "env": {}})
+        process.pid_file.write_text(f"{other.pid}\n{argv_record}\n")
+        found, why = process.find()
 
-    result = process.ensure_started()
+        result = process.ensure_started()
 
-    assert not result.started and result.pid == other.pid
-    assert process.stop()
-    other.wait()
+        # CI once saw it replaced at once (the new PID was the next one): say what find saw.
+        assert not result.started and result.pid == other.pid, (result, found, why)
+        assert process.stop()
+    finally:
+        # Not left running into the next test (its Popen would warn there) if this fails.
+        other.kill()
+        other.wait()
