@@ -148,8 +148,8 @@ def test_a_finished_run_is_never_crashed_by_a_late_event(prefect_api: None) -> N
     """Under load Prefect's triggers service may read a run's events out of order: its
     Completed before its Running. The Running then arms the watch, nothing follows, and
     the automation fires on a run that has finished (the SQLite stack's burst of 50 had
-    5 runs turned Crashed after they had Completed). Its state change is not forced: Prefect refuses
-    to end a finished run twice, and the run stays Completed."""
+    5 runs turned Crashed after they had Completed). Its state change is not forced:
+    Prefect refuses to end a finished run twice, and the run stays Completed."""
     from prefect import flow
     from prefect.states import Completed, Running
 
