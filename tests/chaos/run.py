@@ -41,6 +41,7 @@ from uuid import UUID
 from paved.processes import pid_file_path, read_pid_file
 from paved.settings import Settings
 from tests.perf.bench_service_create import TEAM, submit_all, wait_final
+from tests.perf.cpu_split import children_by_parent, descendants
 
 AUDIT = "audit-drift/audit:drift"
 RECONCILE = "journal-reconcile/journal:reconcile"
@@ -92,23 +93,7 @@ def _pid(settings: Settings, component: str) -> int:
 def _descendants(pid: int) -> list[int]:
     """Every process below `pid` (a worker's forkserver and the flow runs forked from it),
     found by parent, whatever process group each is in."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
+    return descendants(pid, children_by_parent())
 
 
 def kill_tree(pid: int) -> int:

@@ -67,19 +67,16 @@ def test_a_killed_run_is_marked_crashed_by_the_server(prefect_api: None, tmp_pat
         process.wait()
 
     with get_client(sync_client=True) as client:
-        deadline = killed_at + WINDOW_SECONDS + 60
-        while True:
-            [run] = client.read_flow_runs(
-                flow_filter=FlowFilter(name=FlowFilterName(any_=["dying-probe"])), limit=1
-            )
-            assert run.state is not None
-            if run.state.is_final() or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-    assert run.state.is_crashed(), (
-        f"still {run.state.name} {time.monotonic() - killed_at:.0f} s after the kill"
+        [run] = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["dying-probe"])), limit=1
+        )
+        state, _ = _final_state(
+            client, run.id, within=killed_at + WINDOW_SECONDS + 60 - time.monotonic()
+        )
+    assert state.is_crashed(), (
+        f"still {state.name} {time.monotonic() - killed_at:.0f} s after the kill"
     )
-    assert f"No heartbeat for {WINDOW_SECONDS} s" in (run.state.message or "")
+    assert f"No heartbeat for {WINDOW_SECONDS} s" in (state.message or "")
 
 
 def test_a_run_that_started_but_never_sent_a_heartbeat_is_crashed(prefect_api: None) -> None:

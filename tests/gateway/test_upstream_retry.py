@@ -11,7 +11,6 @@ The last test runs a real gateway in front of a port where nothing listens.
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from paved.gateway.app import create_app
 from paved.gateway.proxy import PrefectUpstream, UpstreamUnavailable
 from sandbox.fake_github import ServerHandle
+from tests.conftest import free_port
 from tests.gateway.conftest import gateway_config, serve_app
 
 # What the upstream does with one call: answer with a status, or raise a transport error.
@@ -113,10 +113,7 @@ def test_a_call_that_never_left_is_sent_again_and_then_said_so() -> None:
 def test_a_prefect_server_that_does_not_answer_is_a_502_that_says_so(
     github: ServerHandle, registry_url: str
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    # Nothing listens there once the probe is closed.
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     config = gateway_config(
         prefect_url=nowhere, auth_string="unused", github=github, registry_url=registry_url
     )

@@ -3,7 +3,6 @@ stay the one Prefect's own `run_deployment` sends, which the gateway and server 
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from prefect.client.schemas.actions import DeploymentFlowRunCreate
 from prefect.states import Scheduled, to_state_create
 
 from paved.gateway_client import GatewayUnreachable, PrefectApi, flow_run_body
+from tests.conftest import free_port
 
 PARAMETERS = {"request": {"name": "orders", "team": "payments", "requester": "dave"}}
 KEY = "3f0c9a4e5b6d4c1e8a2b7d9e0f1a2b3c"
@@ -52,10 +52,7 @@ def test_the_body_is_scheduled_for_now_as_prefect_reads_it() -> None:
 
 
 def test_a_gateway_that_does_not_answer_says_so() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # Nothing listens on the port once the probe is closed.
+    port = free_port()  # nothing listens there
     with (
         PrefectApi(f"http://127.0.0.1:{port}/api", "token") as prefect,
         pytest.raises(GatewayUnreachable, match="does not answer"),

@@ -30,29 +30,40 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _tree_cpu(pid: int, children: dict[int, list[int]]) -> float:
-    """utime+stime+cutime+cstime of `pid` and its live descendants, in seconds."""
-    total, stack, seen = 0.0, [pid], set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        fields = _stat(current)
-        if fields is None:
-            continue
-        total += sum(int(value) for value in fields[11:15]) / _TICKS
-        stack.extend(children.get(current, []))
-    return total
-
-
-def snapshot(settings: Settings) -> dict[str, float]:
-    """CPU seconds so far of each running component of the stack."""
+def children_by_parent() -> dict[int, list[int]]:
+    """Every live process's children, from /proc, whatever process group each is in."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         fields = _stat(int(entry)) if entry.isdigit() else None
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
+    """Every process below `pid` in `children` (children_by_parent)."""
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _tree_cpu(pid: int, children: dict[int, list[int]]) -> float:
+    """utime+stime+cutime+cstime of `pid` and its live descendants, in seconds."""
+    total = 0.0
+    for member in (pid, *descendants(pid, children)):
+        fields = _stat(member)
+        if fields is not None:
+            total += sum(int(value) for value in fields[11:15]) / _TICKS
+    return total
+
+
+def snapshot(settings: Settings) -> dict[str, float]:
+    """CPU seconds so far of each running component of the stack."""
+    children = children_by_parent()
     found: dict[str, float] = {}
     for name in COMPONENTS:
         record = read_pid_file(pid_file_path(settings.pids_dir, name))
