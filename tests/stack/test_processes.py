@@ -18,6 +18,7 @@ from paved.processes import (
     ManagedProcess,
     group_members,
     process_alive,
+    process_cmdline,
     read_pid_file,
 )
 from sandbox.launch import LaunchSpec, Probe
@@ -254,6 +255,12 @@ def test_a_process_still_starting_gets_the_rest_of_its_startup_time(
     with process.log_file.open("ab") as log:
         other = subprocess.Popen(process.spec.argv, stdout=log, start_new_session=True)
     try:
+        # Under load /proc can show the parent's command line for a moment after Popen
+        # returns (CI saw it twice): wait until the child shows its own.
+        deadline = time.monotonic() + 10
+        while process_cmdline(other.pid)[-len(process.spec.argv) :] != process.spec.argv:
+            assert time.monotonic() < deadline, process_cmdline(other.pid)
+            time.sleep(0.01)
         argv_record = json.dumps({"argv": list(process.spec.argv), "env": {}})
         process.pid_file.write_text(f"{other.pid}\n{argv_record}\n")
         found, why = process.find()
